@@ -1,0 +1,38 @@
+# aws_sts: `make demo` sets everything up and shows the extension answering; `make test`
+# runs every test. Both work on a fresh Debian machine as root.
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+export PG_CONFIG
+export AWS_EC2_METADATA_DISABLED := true
+
+.PHONY: setup build install demo test unit lint stop clean
+
+setup:
+	tests/setup.sh
+
+build: setup
+	cargo build --release
+
+install: setup
+	cargo pgrx install --release --pg-config $(PG_CONFIG)
+
+demo: install
+	tests/demo.sh
+
+test: install
+	tests/run.sh
+
+# The Postgres-free core only: no cluster, no moto.
+unit:
+	cargo test --no-default-features --lib
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --no-default-features -- -D warnings
+
+stop:
+	tests/cluster.sh stop
+
+clean: stop
+	cargo clean
+	rm -rf .venv

@@ -1,0 +1,146 @@
+//! The error every part of aws_sts reports: a SQLSTATE, a message, and optionally a detail
+//! and a hint. The Postgres glue turns it into `ereport(ERROR)`; the pure code never
+//! touches Postgres.
+
+use std::fmt;
+
+/// The SQLSTATEs aws_sts reports. FDW errors use class HV, as the SQL/MED standard asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlState {
+    /// HV000 fdw_error: AWS answered with an error, or something else went wrong.
+    FdwError,
+    /// HV00D fdw_invalid_option_name
+    InvalidOptionName,
+    /// HV024 fdw_invalid_attribute_value
+    InvalidAttributeValue,
+    /// HV00J fdw_option_name_not_found: an option that needs another one without it.
+    OptionNameNotFound,
+    /// HV00N fdw_unable_to_establish_connection: no credentials, rejected credentials,
+    /// endpoint unreachable, timed out.
+    UnableToEstablishConnection,
+    /// HV00M fdw_unable_to_create_reply: the answer could not be understood.
+    UnableToCreateReply,
+    /// HV007 fdw_invalid_column_name
+    InvalidColumnName,
+    /// 42501 insufficient_privilege
+    InsufficientPrivilege,
+}
+
+impl SqlState {
+    pub fn code(self) -> &'static str {
+        match self {
+            SqlState::FdwError => "HV000",
+            SqlState::InvalidOptionName => "HV00D",
+            SqlState::InvalidAttributeValue => "HV024",
+            SqlState::OptionNameNotFound => "HV00J",
+            SqlState::UnableToEstablishConnection => "HV00N",
+            SqlState::UnableToCreateReply => "HV00M",
+            SqlState::InvalidColumnName => "HV007",
+            SqlState::InsufficientPrivilege => "42501",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FdwError {
+    pub state: SqlState,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+}
+
+impl FdwError {
+    pub fn new(state: SqlState, message: impl Into<String>) -> Self {
+        FdwError {
+            state,
+            message: message.into(),
+            detail: None,
+            hint: None,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Prefixes the message with the server it concerns, as every scan-time error must name it.
+    pub fn for_server(mut self, server: &str) -> Self {
+        self.message = format!("aws_sts server \"{server}\": {}", self.message);
+        self
+    }
+
+    /// Removes every occurrence of the given secrets from message, detail and hint.
+    pub fn redacted(mut self, secrets: &[String]) -> Self {
+        self.message = redact(&self.message, secrets);
+        self.detail = self.detail.map(|detail| redact(&detail, secrets));
+        self.hint = self.hint.map(|hint| redact(&hint, secrets));
+        self
+    }
+}
+
+impl fmt::Display for FdwError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.state.code(), self.message)?;
+        if let Some(detail) = &self.detail {
+            write!(f, " (detail: {detail})")?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, " (hint: {hint})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for FdwError {}
+
+/// Replaces each secret in `text` with `<redacted>`. Empty secrets are ignored.
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .filter(|secret| !secret.is_empty())
+        .fold(text.to_string(), |text, secret| {
+            text.replace(secret.as_str(), "<redacted>")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_covers_message_detail_and_hint() {
+        let err = FdwError::new(SqlState::FdwError, "bad key wJalr")
+            .with_detail("token tok123 and wJalr")
+            .with_hint("wJalr")
+            .for_server("aws")
+            .redacted(&["wJalr".to_string(), "tok123".to_string(), String::new()]);
+        assert_eq!(err.message, "aws_sts server \"aws\": bad key <redacted>");
+        assert_eq!(
+            err.detail.as_deref(),
+            Some("token <redacted> and <redacted>")
+        );
+        assert_eq!(err.hint.as_deref(), Some("<redacted>"));
+    }
+
+    #[test]
+    fn sqlstates_are_five_characters() {
+        for state in [
+            SqlState::FdwError,
+            SqlState::InvalidOptionName,
+            SqlState::InvalidAttributeValue,
+            SqlState::OptionNameNotFound,
+            SqlState::UnableToEstablishConnection,
+            SqlState::UnableToCreateReply,
+            SqlState::InvalidColumnName,
+            SqlState::InsufficientPrivilege,
+        ] {
+            assert_eq!(state.code().len(), 5);
+        }
+    }
+}

@@ -1,0 +1,626 @@
+//! The thin FDW glue: the handler, the validator and the scan callbacks. All `unsafe` in
+//! aws_sts lives here; everything it decides is delegated to the Postgres-free modules.
+
+use std::ffi::{c_char, c_int, CStr, CString};
+use std::ptr;
+
+use pgrx::pg_sys;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use pgrx::{PgLogLevel, PgMemoryContexts, PgSqlErrorCode};
+
+use crate::error::{FdwError, SqlState};
+use crate::options::{self, Catalog};
+use crate::row::{self, CallerIdentity, Column};
+use crate::runtime::{self, Interrupted};
+use crate::sts::{self, ConnectionSettings};
+
+extension_sql!(
+    r#"
+CREATE FUNCTION aws_sts_fdw_handler() RETURNS fdw_handler
+    AS 'MODULE_PATHNAME', 'aws_sts_fdw_handler' LANGUAGE C STRICT;
+CREATE FUNCTION aws_sts_fdw_validator(text[], oid) RETURNS void
+    AS 'MODULE_PATHNAME', 'aws_sts_fdw_validator' LANGUAGE C STRICT;
+CREATE FOREIGN DATA WRAPPER aws_sts HANDLER aws_sts_fdw_handler VALIDATOR aws_sts_fdw_validator;
+COMMENT ON FOREIGN DATA WRAPPER aws_sts IS 'AWS STS caller identity (Steampipe-compatible aws_sts_caller_identity)';
+
+-- IMPORT FOREIGN SCHEMA may only return CREATE FOREIGN TABLE statements, so the comments
+-- on imported tables and their columns are added when the IMPORT command ends.
+CREATE FUNCTION aws_sts_comment_imported_tables() RETURNS event_trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    imported record;
+    col record;
+BEGIN
+    FOR imported IN
+        SELECT DISTINCT cmd.objid
+        FROM pg_event_trigger_ddl_commands() AS cmd
+        JOIN pg_foreign_table AS ft ON ft.ftrelid = cmd.objid
+        JOIN pg_foreign_server AS srv ON srv.oid = ft.ftserver
+        JOIN pg_foreign_data_wrapper AS fdw ON fdw.oid = srv.srvfdw
+        WHERE cmd.object_type = 'foreign table' AND fdw.fdwname = 'aws_sts'
+    LOOP
+        EXECUTE format('COMMENT ON FOREIGN TABLE %s IS %L',
+                       imported.objid::regclass, @extschema@.aws_sts_table_comment());
+        FOR col IN
+            SELECT attname FROM pg_attribute
+            WHERE attrelid = imported.objid AND attnum > 0 AND NOT attisdropped
+        LOOP
+            EXECUTE format('COMMENT ON COLUMN %s.%I IS %L',
+                           imported.objid::regclass, col.attname,
+                           @extschema@.aws_sts_column_comment(col.attname));
+        END LOOP;
+    END LOOP;
+END
+$$;
+CREATE EVENT TRIGGER aws_sts_comment_imported_tables ON ddl_command_end
+    WHEN TAG IN ('IMPORT FOREIGN SCHEMA')
+    EXECUTE FUNCTION aws_sts_comment_imported_tables();
+"#,
+    name = "foreign_data_wrapper",
+    requires = [aws_sts_table_comment, aws_sts_column_comment],
+);
+
+/// The comment IMPORT FOREIGN SCHEMA puts on `aws_sts_caller_identity`.
+#[pg_extern(immutable, parallel_safe)]
+fn aws_sts_table_comment() -> &'static str {
+    row::TABLE_COMMENT
+}
+
+/// The comment of a column of `aws_sts_caller_identity`, NULL for an unknown name.
+#[pg_extern(immutable, parallel_safe)]
+fn aws_sts_column_comment(column_name: &str) -> Option<&'static str> {
+    Column::by_name(column_name).map(Column::comment)
+}
+
+/// Cost of one GetCallerIdentity round trip, in planner units (postgres_fdw's default
+/// fdw_startup_cost is 100 for a connection).
+const STARTUP_COST: f64 = 100.0;
+
+/// Raises `error` as a Postgres ERROR; never returns.
+fn report(error: FdwError) -> ! {
+    let code = match error.state {
+        SqlState::FdwError => PgSqlErrorCode::ERRCODE_FDW_ERROR,
+        SqlState::InvalidOptionName => PgSqlErrorCode::ERRCODE_FDW_INVALID_OPTION_NAME,
+        SqlState::InvalidAttributeValue => PgSqlErrorCode::ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE,
+        SqlState::OptionNameNotFound => PgSqlErrorCode::ERRCODE_FDW_OPTION_NAME_NOT_FOUND,
+        SqlState::UnableToEstablishConnection => {
+            PgSqlErrorCode::ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION
+        }
+        SqlState::UnableToCreateReply => PgSqlErrorCode::ERRCODE_FDW_UNABLE_TO_CREATE_REPLY,
+        SqlState::InvalidColumnName => PgSqlErrorCode::ERRCODE_FDW_INVALID_COLUMN_NAME,
+        SqlState::InsufficientPrivilege => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+    };
+    let mut report = ErrorReport::new(code, error.message, "aws_sts");
+    if let Some(detail) = error.detail {
+        report = report.set_detail(detail);
+    }
+    if let Some(hint) = error.hint {
+        report = report.set_hint(hint);
+    }
+    report.report(PgLogLevel::ERROR);
+    unreachable!("ereport(ERROR) returned")
+}
+
+fn cstr_to_string(text: *const c_char) -> String {
+    if text.is_null() {
+        return String::new();
+    }
+    // SAFETY: callers pass NUL-terminated strings owned by Postgres catalogs or nodes.
+    unsafe { CStr::from_ptr(text) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A List of DefElem (catalog options) as name/value pairs.
+fn def_elems(list: *mut pg_sys::List) -> Vec<(String, String)> {
+    // SAFETY: `list` is NIL or a List of DefElem pointers from the catalogs (GetForeignServer,
+    // untransformRelOptions, GetForeignColumnOptions); each value is a string node.
+    unsafe {
+        pgrx::PgList::<pg_sys::DefElem>::from_pg(list)
+            .iter_ptr()
+            .map(|def| {
+                (
+                    cstr_to_string((*def).defname),
+                    cstr_to_string(pg_sys::defGetString(def)),
+                )
+            })
+            .collect()
+    }
+}
+
+fn catalog_of(catalog_oid: pg_sys::Oid) -> Option<Catalog> {
+    match catalog_oid {
+        pg_sys::ForeignDataWrapperRelationId => Some(Catalog::Wrapper),
+        pg_sys::ForeignServerRelationId => Some(Catalog::Server),
+        pg_sys::UserMappingRelationId => Some(Catalog::UserMapping),
+        pg_sys::ForeignTableRelationId => Some(Catalog::ForeignTable),
+        pg_sys::AttributeRelationId => Some(Catalog::Column),
+        _ => None,
+    }
+}
+
+#[unsafe(no_mangle)]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo_aws_sts_fdw_validator() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// Validates options at CREATE/ALTER of the wrapper, a server, a user mapping, a foreign
+/// table or a column, using the static option table in [`options`].
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn aws_sts_fdw_validator(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    // SAFETY: Postgres calls the validator (declared STRICT) with a text[] and an oid.
+    let (options, catalog_oid) = unsafe {
+        let options = pg_sys::untransformRelOptions(pgrx::fcinfo::pg_getarg_datum_raw(fcinfo, 0));
+        let catalog_oid =
+            pg_sys::Oid::from_datum(pgrx::fcinfo::pg_getarg_datum_raw(fcinfo, 1), false);
+        (
+            def_elems(options),
+            catalog_oid.unwrap_or(pg_sys::InvalidOid),
+        )
+    };
+    let Some(catalog) = catalog_of(catalog_oid) else {
+        report(FdwError::new(
+            SqlState::FdwError,
+            format!("aws_sts options are not valid for catalog {catalog_oid:?}"),
+        ));
+    };
+    // SAFETY: superuser() only reads the current user's role from the syscache.
+    let is_superuser = unsafe { pg_sys::superuser() };
+    if let Err(error) = options::validate(catalog, &options, is_superuser) {
+        report(error);
+    }
+    pg_sys::Datum::from(0)
+}
+
+#[unsafe(no_mangle)]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo_aws_sts_fdw_handler() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// Returns the FdwRoutine with the scan callbacks and IMPORT FOREIGN SCHEMA.
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn aws_sts_fdw_handler(
+    _fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    // SAFETY: makeNode in the current memory context, as every FDW handler does.
+    let routine = unsafe {
+        let mut routine = PgBox::<pg_sys::FdwRoutine>::alloc_node(pg_sys::NodeTag::T_FdwRoutine);
+        routine.GetForeignRelSize = Some(get_foreign_rel_size);
+        routine.GetForeignPaths = Some(get_foreign_paths);
+        routine.GetForeignPlan = Some(get_foreign_plan);
+        routine.BeginForeignScan = Some(begin_foreign_scan);
+        routine.IterateForeignScan = Some(iterate_foreign_scan);
+        routine.ReScanForeignScan = Some(rescan_foreign_scan);
+        routine.EndForeignScan = Some(end_foreign_scan);
+        routine.ExplainForeignScan = Some(explain_foreign_scan);
+        routine.ImportForeignSchema = Some(import_foreign_schema);
+        routine.into_pg()
+    };
+    pg_sys::Datum::from(routine)
+}
+
+/// What a scan needs, resolved from the catalogs: no secret is ever printed from here.
+struct ScanConfig {
+    server_name: String,
+    settings: ConnectionSettings,
+}
+
+/// The options of the user mapping for (user, server), else for (PUBLIC, server), else none.
+/// Unlike GetUserMapping, a missing mapping is not an error: credentials are optional.
+fn user_mapping_options(
+    user_id: pg_sys::Oid,
+    server_id: pg_sys::Oid,
+) -> Option<Vec<(String, String)>> {
+    for mapped_user in [user_id, pg_sys::InvalidOid] {
+        // SAFETY: a syscache lookup by (umuser, umserver), released before returning; the
+        // options datum is copied by untransformRelOptions before the release.
+        unsafe {
+            let tuple = pg_sys::SearchSysCache2(
+                pg_sys::SysCacheIdentifier::USERMAPPINGUSERSERVER as c_int,
+                pg_sys::Datum::from(mapped_user),
+                pg_sys::Datum::from(server_id),
+            );
+            if tuple.is_null() {
+                continue;
+            }
+            let mut is_null = false;
+            let datum = pg_sys::SysCacheGetAttr(
+                pg_sys::SysCacheIdentifier::USERMAPPINGUSERSERVER as c_int,
+                tuple,
+                pg_sys::Anum_pg_user_mapping_umoptions as pg_sys::AttrNumber,
+                &mut is_null,
+            );
+            let options = if is_null {
+                Vec::new()
+            } else {
+                def_elems(pg_sys::untransformRelOptions(datum))
+            };
+            pg_sys::ReleaseSysCache(tuple);
+            return Some(options);
+        }
+    }
+    None
+}
+
+fn user_name(user_id: pg_sys::Oid) -> String {
+    // SAFETY: GetUserNameFromId with noerr=true returns NULL for an unknown role.
+    cstr_to_string(unsafe { pg_sys::GetUserNameFromId(user_id, true) })
+}
+
+/// Reads and parses the server's and the user mapping's options. With `enforce_policy`,
+/// a user who is not a superuser may use the database server's own (ambient) credentials
+/// only when a superuser set `ambient_credentials` on their mapping.
+fn scan_config(server_id: pg_sys::Oid, user_id: pg_sys::Oid, enforce_policy: bool) -> ScanConfig {
+    // SAFETY: GetForeignServer errors out itself for an unknown server.
+    let (server_name, server_options) = unsafe {
+        let server = pg_sys::GetForeignServer(server_id);
+        (
+            cstr_to_string((*server).servername),
+            def_elems((*server).options),
+        )
+    };
+    let fail = |error: FdwError| -> ! { report(error.for_server(&server_name)) };
+    let server = options::parse_server(&server_options).unwrap_or_else(|error| fail(error));
+    let mapping = user_mapping_options(user_id, server_id).unwrap_or_default();
+    let mapping = options::parse_user_mapping(&mapping).unwrap_or_else(|error| fail(error));
+    // SAFETY: superuser_arg only reads the role's syscache entry.
+    let is_superuser = unsafe { pg_sys::superuser_arg(user_id) };
+    if enforce_policy && mapping.keys.is_none() && !mapping.ambient_credentials && !is_superuser {
+        let user = user_name(user_id);
+        fail(
+            FdwError::new(
+                SqlState::InsufficientPrivilege,
+                format!("user \"{user}\" has no AWS keys for this server and may not use the database server's own credentials"),
+            )
+            .with_hint(format!(
+                "Create a user mapping with keys: CREATE USER MAPPING FOR \"{user}\" SERVER {} OPTIONS (access_key '...', secret_key '...'); \
+                 or ask a superuser to set ambient_credentials 'true' on it.",
+                row::quote_ident(&server_name)
+            )),
+        );
+    }
+    ScanConfig {
+        server_name,
+        settings: ConnectionSettings {
+            server,
+            keys: mapping.keys,
+        },
+    }
+}
+
+/// The user whose mapping a scan uses: the view owner for a scan through a view, else the
+/// current user (as postgres_fdw does with the range table entry's checkAsUser).
+fn scan_user(node: *const pg_sys::ForeignScanState) -> pg_sys::Oid {
+    // SAFETY: `node` is the scan being begun or explained; its plan's scanrelid indexes the
+    // executor's range table (exec_rt_fetch).
+    unsafe {
+        let plan = (*node).ss.ps.plan as *const pg_sys::ForeignScan;
+        let range_table =
+            pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*(*node).ss.ps.state).es_range_table);
+        let check_as_user = ((*plan).scan.scanrelid as usize)
+            .checked_sub(1)
+            .and_then(|index| range_table.get_ptr(index))
+            .map_or(pg_sys::InvalidOid, |entry| (*entry).checkAsUser);
+        if check_as_user != pg_sys::InvalidOid {
+            check_as_user
+        } else {
+            pg_sys::GetUserId()
+        }
+    }
+}
+
+fn interrupt_pending() -> bool {
+    // SAFETY: plain reads of Postgres' interrupt flags on the backend's own thread, the same
+    // test CHECK_FOR_INTERRUPTS makes (INTERRUPTS_PENDING_CONDITION and
+    // INTERRUPTS_CAN_BE_PROCESSED), so a held-off interrupt never restarts the call in a loop.
+    unsafe {
+        ptr::read_volatile(&raw const pg_sys::InterruptPending) != 0
+            && ptr::read_volatile(&raw const pg_sys::InterruptHoldoffCount) == 0
+            && ptr::read_volatile(&raw const pg_sys::QueryCancelHoldoffCount) == 0
+            && ptr::read_volatile(&raw const pg_sys::CritSectionCount) == 0
+    }
+}
+
+/// Runs on the runtime's helper threads: Postgres' signal handlers must only ever run on
+/// the backend's own thread.
+fn block_signals_on_this_thread() {
+    // SAFETY: sigfillset initialises the set; pthread_sigmask only changes this thread's mask.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, ptr::null_mut());
+    }
+}
+
+/// Runs a future on the backend's runtime; a query cancel or statement_timeout drops it and
+/// ends the query within INTERRUPT_POLL_INTERVAL. An interrupt that turns out not to cancel
+/// the query (e.g. a config reload) starts the future again.
+fn block_on<F: std::future::Future>(make_future: impl Fn() -> F) -> F::Output {
+    loop {
+        match runtime::block_on_interruptible(
+            make_future(),
+            interrupt_pending,
+            block_signals_on_this_thread,
+        ) {
+            Ok(output) => return output,
+            Err(Interrupted) => {
+                pgrx::check_for_interrupts!();
+            }
+        }
+    }
+}
+
+fn fetch_identity(config: &ScanConfig) -> CallerIdentity {
+    block_on(|| sts::get_caller_identity(&config.settings))
+        .unwrap_or_else(|error| report(error.for_server(&config.server_name)))
+}
+
+/// Per-scan state, kept in the executor's memory context and dropped with it, so it is
+/// freed on error too (EndForeignScan is not called then).
+struct ScanState {
+    config: ScanConfig,
+    /// For each attribute of the foreign table, the column it reads; None for dropped ones.
+    columns: Vec<Option<Column>>,
+    attinmeta: *mut pg_sys::AttInMetadata,
+    identity: Option<CallerIdentity>,
+    returned: bool,
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn get_foreign_rel_size(
+    _root: *mut pg_sys::PlannerInfo,
+    baserel: *mut pg_sys::RelOptInfo,
+    _foreign_table_id: pg_sys::Oid,
+) {
+    // SAFETY: the planner hands us its RelOptInfo to fill in.
+    unsafe {
+        // GetCallerIdentity answers exactly one row.
+        (*baserel).rows = 1.0;
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn get_foreign_paths(
+    root: *mut pg_sys::PlannerInfo,
+    baserel: *mut pg_sys::RelOptInfo,
+    _foreign_table_id: pg_sys::Oid,
+) {
+    // SAFETY: one plain foreign scan path with no pathkeys, outer rels or private data.
+    unsafe {
+        let rows = (*baserel).rows;
+        let path = pg_sys::create_foreignscan_path(
+            root,
+            baserel,
+            ptr::null_mut(),
+            rows,
+            STARTUP_COST,
+            STARTUP_COST + rows * pg_sys::DEFAULT_CPU_TUPLE_COST,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        );
+        pg_sys::add_path(baserel, path.cast());
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn get_foreign_plan(
+    _root: *mut pg_sys::PlannerInfo,
+    baserel: *mut pg_sys::RelOptInfo,
+    _foreign_table_id: pg_sys::Oid,
+    _best_path: *mut pg_sys::ForeignPath,
+    tlist: *mut pg_sys::List,
+    scan_clauses: *mut pg_sys::List,
+    outer_plan: *mut pg_sys::Plan,
+) -> *mut pg_sys::ForeignScan {
+    // SAFETY: as file_fdw does: every qual is checked locally by the executor.
+    unsafe {
+        let local_quals = pg_sys::extract_actual_clauses(scan_clauses, false);
+        pg_sys::make_foreignscan(
+            tlist,
+            local_quals,
+            (*baserel).relid,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            outer_plan,
+        )
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanState, eflags: c_int) {
+    if eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as c_int != 0 {
+        return;
+    }
+    // SAFETY: the executor passes an initialised ForeignScanState for a foreign table.
+    let relation = unsafe { (*node).ss.ss_currentRelation };
+    // SAFETY: the relation is open for the scan; its tuple descriptor lives as long.
+    let (relation_id, server_id, table_name, tupdesc) = unsafe {
+        let relation_id = (*relation).rd_id;
+        let table = pg_sys::GetForeignTable(relation_id);
+        (
+            relation_id,
+            (*table).serverid,
+            cstr_to_string(pg_sys::get_rel_name(relation_id)),
+            (*relation).rd_att,
+        )
+    };
+    let config = scan_config(server_id, scan_user(node), true);
+    // SAFETY: the descriptor's attributes are read by index below its natts.
+    let natts = unsafe { (*tupdesc).natts } as usize;
+    let columns = (0..natts)
+        .map(|index| {
+            // SAFETY: index < natts.
+            let attribute = unsafe { (*tupdesc).attrs.as_slice(natts)[index] };
+            if attribute.attisdropped {
+                return None;
+            }
+            let attribute_name = cstr_to_string(attribute.attname.data.as_ptr());
+            // SAFETY: options of an existing column of this foreign table.
+            let column_options = def_elems(unsafe { pg_sys::GetForeignColumnOptions(relation_id, attribute.attnum) });
+            let column_options = options::parse_column(&column_options)
+                .unwrap_or_else(|error| report(error.for_server(&config.server_name)));
+            let wanted = column_options.column_name.unwrap_or(attribute_name);
+            match Column::by_name(&wanted) {
+                Some(column) => Some(column),
+                None => report(
+                    FdwError::new(
+                        SqlState::InvalidColumnName,
+                        format!("foreign table \"{table_name}\" has column \"{wanted}\", which aws_sts_caller_identity does not have"),
+                    )
+                    .with_hint(format!(
+                        "Valid columns are: {}. Rename the column, or map it with OPTIONS (column_name '...').",
+                        row::column_names().join(", ")
+                    ))
+                    .for_server(&config.server_name),
+                ),
+            }
+        })
+        .collect();
+    // SAFETY: builds input-function metadata for the descriptor in the query's memory context.
+    let attinmeta = unsafe { pg_sys::TupleDescGetAttInMetadata(tupdesc) };
+    let state = ScanState {
+        config,
+        columns,
+        attinmeta,
+        identity: None,
+        returned: false,
+    };
+    let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state);
+    // SAFETY: fdw_state is ours to set; it points into the executor's memory context.
+    unsafe {
+        (*node).fdw_state = state.cast();
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn iterate_foreign_scan(
+    node: *mut pg_sys::ForeignScanState,
+) -> *mut pg_sys::TupleTableSlot {
+    // SAFETY: the scan slot and our state were set up by BeginForeignScan; the slot is
+    // cleared through its own ops, as ExecClearTuple does.
+    let (slot, state) = unsafe {
+        let slot = (*node).ss.ss_ScanTupleSlot;
+        if let Some(clear) = (*(*slot).tts_ops).clear {
+            clear(slot);
+        }
+        (slot, &mut *((*node).fdw_state as *mut ScanState))
+    };
+    if state.returned {
+        return slot;
+    }
+    let identity = state
+        .identity
+        .get_or_insert_with(|| fetch_identity(&state.config));
+    let values: Vec<Option<CString>> = state
+        .columns
+        .iter()
+        .map(|column| {
+            column
+                .and_then(|column| column.value(identity, &state.config.server_name))
+                .map(|text| {
+                    CString::new(text).unwrap_or_else(|_| {
+                        report(
+                            FdwError::new(
+                                SqlState::UnableToCreateReply,
+                                "the AWS answer contains a NUL character",
+                            )
+                            .for_server(&state.config.server_name),
+                        )
+                    })
+                })
+        })
+        .collect();
+    let mut pointers: Vec<*mut c_char> = values
+        .iter()
+        .map(|value| {
+            value
+                .as_ref()
+                .map_or(ptr::null_mut(), |text| text.as_ptr().cast_mut())
+        })
+        .collect();
+    // SAFETY: one C string or NULL per attribute, converted by each column's input function
+    // into a tuple in the per-tuple memory context, which the slot does not free.
+    unsafe {
+        let tuple = pg_sys::BuildTupleFromCStrings(state.attinmeta, pointers.as_mut_ptr());
+        pg_sys::ExecStoreHeapTuple(tuple, slot, false);
+    }
+    state.returned = true;
+    slot
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn rescan_foreign_scan(node: *mut pg_sys::ForeignScanState) {
+    // SAFETY: fdw_state is our ScanState (set in BeginForeignScan) or NULL.
+    unsafe {
+        if let Some(state) = ((*node).fdw_state as *mut ScanState).as_mut() {
+            // The identity does not change within a query: a rescan returns it again.
+            state.returned = false;
+        }
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn end_foreign_scan(_node: *mut pg_sys::ForeignScanState) {
+    // The state is dropped with the executor's memory context, on success and on error alike.
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn explain_foreign_scan(
+    node: *mut pg_sys::ForeignScanState,
+    es: *mut pg_sys::ExplainState,
+) {
+    // SAFETY: the plan node and relation of the scan being explained.
+    let server_id = unsafe { (*((*node).ss.ps.plan as *const pg_sys::ForeignScan)).fs_server };
+    // Shows what a scan would do without doing it: no AWS call, no secret.
+    let config = scan_config(server_id, scan_user(node), false);
+    let server = &config.settings.server;
+    let region = block_on(|| sts::resolve_region(server));
+    let properties = [
+        ("AWS Server", config.server_name.clone()),
+        ("AWS Region", region.to_string()),
+        (
+            "AWS Endpoint",
+            sts::endpoint_for_messages(server, region.as_ref()),
+        ),
+        ("AWS Credentials", config.settings.credential_source()),
+        ("AWS Timeout", sts::human_duration(server.timeout)),
+    ];
+    for (label, value) in properties {
+        let label = CString::new(label).unwrap_or_default();
+        let value = CString::new(value).unwrap_or_default();
+        // SAFETY: ExplainPropertyText copies both strings into the explain output.
+        unsafe { pg_sys::ExplainPropertyText(label.as_ptr(), value.as_ptr(), es) };
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn import_foreign_schema(
+    _stmt: *mut pg_sys::ImportForeignSchemaStmt,
+    server_id: pg_sys::Oid,
+) -> *mut pg_sys::List {
+    // Whatever the remote schema name, the server has one table. Postgres itself applies
+    // LIMIT TO and EXCEPT to what is returned here.
+    // SAFETY: GetForeignServer errors out itself for an unknown server.
+    let server_name = unsafe { cstr_to_string((*pg_sys::GetForeignServer(server_id)).servername) };
+    let sql = CString::new(row::create_table_sql(&server_name)).unwrap_or_else(|_| {
+        report(FdwError::new(
+            SqlState::FdwError,
+            "the server name contains a NUL character",
+        ))
+    });
+    // SAFETY: a one-element List holding a palloc'd copy of the statement.
+    unsafe { pg_sys::lappend(ptr::null_mut(), pg_sys::pstrdup(sql.as_ptr()).cast()) }
+}

@@ -1,0 +1,18 @@
+//! aws_sts: AWS STS `GetCallerIdentity` as a Steampipe-compatible foreign table.
+//!
+//! The modules split as postgres_fdw splits its files: [`options`] (option.c), [`sts`]
+//! (connection.c: credentials and the client), [`row`] (the table's columns), [`runtime`]
+//! (the embedded async runtime) and, with the `pg` feature, the thin FDW glue in `fdw`.
+//! Everything but `fdw` is free of Postgres and tested with plain `cargo test`.
+
+pub mod error;
+pub mod options;
+pub mod row;
+pub mod runtime;
+pub mod sts;
+
+#[cfg(feature = "pg")]
+mod fdw;
+
+#[cfg(feature = "pg")]
+::pgrx::pg_module_magic!();

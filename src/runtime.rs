@@ -1,0 +1,114 @@
+//! The embedded async runtime: one current-thread tokio runtime per backend, created on first
+//! use (never in `_PG_init`, so the postmaster never forks one), and a `block_on` that gives
+//! up on the future as soon as the caller reports a pending interrupt.
+
+use std::cell::OnceCell;
+use std::future::Future;
+use std::time::Duration;
+
+/// How often a running request checks for a query cancel or statement_timeout.
+pub const INTERRUPT_POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The future was dropped because an interrupt was pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interrupted;
+
+thread_local! {
+    static RUNTIME: OnceCell<tokio::runtime::Runtime> = const { OnceCell::new() };
+}
+
+/// Runs `future` to completion on this thread's runtime, polling `interrupt_pending` every
+/// `INTERRUPT_POLL_INTERVAL`. When it returns true the future is dropped (closing its
+/// connections) and `Err(Interrupted)` comes back, so the caller can process the interrupt.
+///
+/// `on_worker_thread_start` runs on any helper thread the runtime starts (the SDK's blocking
+/// DNS lookups); the Postgres glue uses it to block signals there, so that only the backend's
+/// own thread ever runs Postgres signal handlers.
+pub fn block_on_interruptible<F: Future>(
+    future: F,
+    interrupt_pending: impl Fn() -> bool,
+    on_worker_thread_start: fn(),
+) -> Result<F::Output, Interrupted> {
+    RUNTIME.with(|cell| {
+        let runtime = cell.get_or_init(|| build_runtime(on_worker_thread_start));
+        runtime.block_on(async {
+            tokio::pin!(future);
+            let mut ticker = tokio::time::interval(INTERRUPT_POLL_INTERVAL);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    biased;
+                    output = &mut future => return Ok(output),
+                    _ = ticker.tick() => {
+                        if interrupt_pending() {
+                            return Err(Interrupted);
+                        }
+                    }
+                }
+            }
+        })
+    })
+}
+
+fn build_runtime(on_worker_thread_start: fn()) -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .on_thread_start(on_worker_thread_start)
+        .thread_name("aws_sts-blocking")
+        .build()
+    {
+        Ok(runtime) => runtime,
+        // Building a current-thread runtime only fails when the OS refuses an epoll or timer
+        // descriptor; the glue's panic guard turns this into an ERROR.
+        Err(error) => panic!("aws_sts could not start its async runtime: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::time::Instant;
+
+    #[test]
+    fn completes_when_not_interrupted() {
+        let result = block_on_interruptible(async { 41 + 1 }, || false, || {});
+        assert_eq!(result, Ok(42));
+    }
+
+    #[test]
+    fn an_interrupt_drops_a_hung_future_quickly() {
+        let polls = Cell::new(0);
+        let started = Instant::now();
+        let result = block_on_interruptible(
+            std::future::pending::<()>(),
+            || {
+                polls.set(polls.get() + 1);
+                polls.get() >= 3
+            },
+            || {},
+        );
+        assert_eq!(result, Err(Interrupted));
+        assert_eq!(polls.get(), 3);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn the_runtime_is_reused_on_one_thread() {
+        let first = block_on_interruptible(
+            async { tokio::runtime::Handle::current().id() },
+            || false,
+            || {},
+        );
+        let second = block_on_interruptible(
+            async { tokio::runtime::Handle::current().id() },
+            || false,
+            || {},
+        );
+        assert_eq!(first, second);
+    }
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Starts and stops the scratch environment the demo and the tests use: a moto server (the
+# STS/IAM emulator) and a PostgreSQL 15 cluster with aws_sts installed, both on 127.0.0.1.
+#
+#   tests/cluster.sh start   # idempotent
+#   tests/cluster.sh stop
+#   tests/cluster.sh psql [ARGS...]
+#
+# The cluster runs as the `postgres` OS user when started by root (postgres refuses root),
+# with an empty environment: no AWS_* variable of the caller leaks in, instance metadata is
+# switched off (AWS_EC2_METADATA_DISABLED=true) and HOME is an empty scratch directory, so
+# the AWS default credential chain finds nothing unless a test puts it there.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+PG_BIN=$("$PG_CONFIG" --bindir)
+SCRATCH=${AWS_STS_SCRATCH:-$ROOT/target/scratch}
+PGPORT=${AWS_STS_TEST_PGPORT:-28815}
+MOTO_PORT=${AWS_STS_TEST_MOTO_PORT:-47123}
+VENV=${AWS_STS_VENV:-$ROOT/.venv}
+PGDATA=$SCRATCH/pgdata
+
+if [ "$(id -u)" = 0 ]; then
+    RUN_AS=(runuser -u postgres --)
+else
+    RUN_AS=()
+fi
+
+moto_up() { curl -fsS "http://127.0.0.1:$MOTO_PORT/moto-api/" >/dev/null 2>&1; }
+pg_up() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT"; }
+
+start_moto() {
+    if moto_up; then return; fi
+    mkdir -p "$SCRATCH"
+    AWS_EC2_METADATA_DISABLED=true nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" \
+        >"$SCRATCH/moto.log" 2>&1 &
+    echo $! >"$SCRATCH/moto.pid"
+    for _ in $(seq 100); do moto_up && return; sleep 0.1; done
+    echo "moto did not start on port $MOTO_PORT; see $SCRATCH/moto.log" >&2
+    exit 1
+}
+
+start_postgres() {
+    if pg_up; then return; fi
+    mkdir -p "$SCRATCH/home" "$SCRATCH/socket"
+    if [ ${#RUN_AS[@]} -gt 0 ]; then chown -R postgres: "$SCRATCH"; fi
+    if [ ! -f "$PGDATA/PG_VERSION" ]; then
+        "${RUN_AS[@]}" "$PG_BIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$SCRATCH/initdb.log"
+    fi
+    "${RUN_AS[@]}" env -i PATH=/usr/bin:/bin HOME="$SCRATCH/home" LANG=C.UTF-8 AWS_EC2_METADATA_DISABLED=true \
+        "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$SCRATCH/postgres.log" -w -t 60 \
+        -o "-p $PGPORT -c listen_addresses=127.0.0.1 -k $SCRATCH/socket -c max_connections=200 -c shared_buffers=64MB" \
+        start >/dev/null
+}
+
+case "${1:-}" in
+start)
+    start_moto
+    start_postgres
+    echo "moto on http://127.0.0.1:$MOTO_PORT, PostgreSQL on 127.0.0.1:$PGPORT (log: $SCRATCH/postgres.log)"
+    ;;
+stop)
+    if [ -f "$PGDATA/PG_VERSION" ] && pg_up; then
+        "${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
+    fi
+    if [ -f "$SCRATCH/moto.pid" ]; then
+        kill "$(cat "$SCRATCH/moto.pid")" 2>/dev/null || true
+        rm -f "$SCRATCH/moto.pid"
+    fi
+    ;;
+psql)
+    shift
+    exec "$PG_BIN/psql" -X -h 127.0.0.1 -p "$PGPORT" -U postgres "$@"
+    ;;
+*)
+    echo "usage: $0 start|stop|psql [ARGS...]" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The whole test suite (what `make test` runs after building and installing the extension):
+#   1. plain `cargo test` of the Postgres-free core and the integration tests' helpers,
+#   2. the pg_regress tests in tests/sql against the scratch cluster and moto,
+#   3. the Rust integration tests in tests/*.rs against the same cluster and moto,
+#   4. a check that no backend crashed during the run.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+SCRATCH=${AWS_STS_SCRATCH:-$ROOT/target/scratch}
+PGPORT=${AWS_STS_TEST_PGPORT:-28815}
+export AWS_EC2_METADATA_DISABLED=true
+
+tests/cluster.sh start
+trap 'tests/cluster.sh stop' EXIT
+log_start=$(wc -c <"$SCRATCH/postgres.log")
+
+echo "== pg_regress (tests/sql, tests/expected)"
+eval "$(tests/seed_moto.sh)"
+export IAM_USERS_CSV=$SCRATCH/iam_users.csv
+rm -rf target/regress && mkdir -p target/regress
+# With --use-existing, pg_regress neither creates nor drops its database.
+tests/cluster.sh psql -q -d postgres -c "DROP DATABASE IF EXISTS aws_sts_regress WITH (FORCE)" \
+    -c "CREATE DATABASE aws_sts_regress TEMPLATE template0"
+if ! "$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" --use-existing \
+    --host=127.0.0.1 --port="$PGPORT" --user=postgres --dbname=aws_sts_regress \
+    --inputdir=tests --outputdir=target/regress aws_sts | tee target/regress/summary.txt; then
+    cat target/regress/regression.diffs
+    exit 1
+fi
+
+echo "== cargo test (unit tests of the core, integration tests through Postgres and moto)"
+AWS_STS_SCRATCH=$SCRATCH cargo test --no-default-features --lib --tests -- --test-threads=4 2>&1 | tee target/cargo-test.log
+cargo_passed=$(awk '/^test result:/ { sum += $4 } END { print sum + 0 }' target/cargo-test.log)
+cargo_failed=$(awk '/^test result:/ { sum += $6 } END { print sum + 0 }' target/cargo-test.log)
+regress_passed=$(grep -cE '^(test|ok) .* ok' target/regress/summary.txt || true)
+
+echo "== server log"
+if tail -c +"$((log_start + 1))" "$SCRATCH/postgres.log" | grep -E "terminated by signal|PANIC|server process .* was terminated"; then
+    echo "a backend crashed during the tests" >&2
+    exit 1
+fi
+echo "no backend crashed"
+echo "tests: $((cargo_passed + regress_passed)) passed, $cargo_failed failed"
