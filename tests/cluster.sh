@@ -12,13 +12,12 @@
 # the AWS default credential chain finds nothing unless a test puts it there.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+. "$(dirname "$0")/env.sh"
 PG_BIN=$("$PG_CONFIG" --bindir)
-SCRATCH=${AWS_STS_SCRATCH:-$ROOT/target/scratch}
-PGPORT=${AWS_STS_TEST_PGPORT:-28815}
-MOTO_PORT=${AWS_STS_TEST_MOTO_PORT:-47123}
-VENV=${AWS_STS_VENV:-$ROOT/.venv}
+SCRATCH=$AWS_STS_SCRATCH
+PGPORT=$AWS_STS_TEST_PGPORT
+MOTO_PORT=$AWS_STS_TEST_MOTO_PORT
+VENV=$AWS_STS_VENV
 PGDATA=$SCRATCH/pgdata
 
 if [ "$(id -u)" = 0 ]; then

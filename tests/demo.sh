@@ -7,10 +7,10 @@
 # local moto emulator, seeded with an IAM user Alice and an assumed role.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/env.sh"
 cd "$ROOT"
-SCRATCH=${AWS_STS_SCRATCH:-$ROOT/target/scratch}
-MOTO_PORT=${AWS_STS_TEST_MOTO_PORT:-47123}
+SCRATCH=$AWS_STS_SCRATCH
+MOTO_PORT=$AWS_STS_TEST_MOTO_PORT
 
 tests/cluster.sh start
 tests/cluster.sh psql -q -d postgres -c "DROP DATABASE IF EXISTS aws_sts_demo WITH (FORCE)" -c "CREATE DATABASE aws_sts_demo"
@@ -36,6 +36,6 @@ tests/cluster.sh psql -d aws_sts_demo -v ON_ERROR_STOP=1 \
     -v role_session_token="$role_session_token" -v iam_users_csv="$SCRATCH/iam_users.csv" \
     -f sql/demo.sql
 
-PGPORT=${AWS_STS_TEST_PGPORT:-28815}
+PGPORT=$AWS_STS_TEST_PGPORT
 echo
 echo "The cluster keeps running: psql -h 127.0.0.1 -p $PGPORT -U postgres aws_sts_demo   (stop it: make stop)"

@@ -6,12 +6,10 @@
 #   4. a check that no backend crashed during the run.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/env.sh"
 cd "$ROOT"
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-SCRATCH=${AWS_STS_SCRATCH:-$ROOT/target/scratch}
-PGPORT=${AWS_STS_TEST_PGPORT:-28815}
-export AWS_EC2_METADATA_DISABLED=true
+SCRATCH=$AWS_STS_SCRATCH
+PGPORT=$AWS_STS_TEST_PGPORT
 
 tests/cluster.sh start
 trap 'tests/cluster.sh stop' EXIT
@@ -32,7 +30,7 @@ if ! "$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" --use-existi
 fi
 
 echo "== cargo test (unit tests of the core, integration tests through Postgres and moto)"
-AWS_STS_SCRATCH=$SCRATCH cargo test --no-default-features --lib --tests -- --test-threads=4 2>&1 | tee target/cargo-test.log
+cargo test --no-default-features --lib --tests -- --test-threads=4 2>&1 | tee target/cargo-test.log
 cargo_passed=$(awk '/^test result:/ { sum += $4 } END { print sum + 0 }' target/cargo-test.log)
 cargo_failed=$(awk '/^test result:/ { sum += $6 } END { print sum + 0 }' target/cargo-test.log)
 regress_passed=$(grep -cE '^(test|ok) .* ok' target/regress/summary.txt || true)

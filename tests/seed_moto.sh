@@ -8,10 +8,10 @@
 # moto is reset first, so the output always describes a fresh account 123456789012.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-VENV=${AWS_STS_VENV:-$ROOT/.venv}
-SCRATCH=${AWS_STS_SCRATCH:-$ROOT/target/scratch}
-ENDPOINT=http://127.0.0.1:${AWS_STS_TEST_MOTO_PORT:-47123}
+. "$(dirname "$0")/env.sh"
+VENV=$AWS_STS_VENV
+SCRATCH=$AWS_STS_SCRATCH
+ENDPOINT=http://127.0.0.1:$AWS_STS_TEST_MOTO_PORT
 
 export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE AWS_SECRET_ACCESS_KEY=moto AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null

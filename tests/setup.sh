@@ -3,11 +3,10 @@
 # everything is already there. Run as root (or with passwordless sudo for apt).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+. "$(dirname "$0")/env.sh"
 PGRX_VERSION=0.18.1
 MOTO_VERSION=5.2.5
-VENV=${AWS_STS_VENV:-$ROOT/.venv}
+VENV=$AWS_STS_VENV
 SUDO=()
 [ "$(id -u)" = 0 ] || SUDO=(sudo)
 

@@ -31,9 +31,9 @@ pub fn moto_endpoint() -> String {
 
 /// The scratch cluster's server log, to check what reached it.
 pub fn server_log() -> String {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let scratch =
-        std::env::var("AWS_STS_SCRATCH").unwrap_or_else(|_| format!("{root}/target/scratch"));
+    // tests/env.sh's default, for tests run by hand.
+    let scratch = std::env::var("AWS_STS_SCRATCH")
+        .unwrap_or_else(|_| format!("/tmp/aws_sts-scratch-{}", pg_port()));
     std::fs::read_to_string(format!("{scratch}/postgres.log"))
         .expect("read the scratch cluster's log")
 }
