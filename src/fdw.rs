@@ -1,14 +1,17 @@
 //! The thin FDW glue: the handler, the validator and the scan callbacks. All `unsafe` in
 //! aws_sts lives here; everything it decides is delegated to the Postgres-free modules.
 
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::ptr;
+use std::time::{Duration, Instant, SystemTime};
 
 use pgrx::pg_sys;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{PgLogLevel, PgMemoryContexts, PgSqlErrorCode};
 
+use crate::cache::{IdentityCache, Lookup};
 use crate::error::{FdwError, SqlState};
 use crate::options::{self, Catalog};
 use crate::row::{self, CallerIdentity, Column};
@@ -71,6 +74,73 @@ fn aws_sts_table_comment() -> &'static str {
 #[pg_extern(immutable, parallel_safe)]
 fn aws_sts_column_comment(column_name: &str) -> Option<&'static str> {
     Column::by_name(column_name).map(Column::comment)
+}
+
+thread_local! {
+    /// The backend's identity cache (a backend is single-threaded).
+    static IDENTITY_CACHE: RefCell<IdentityCache> = RefCell::new(IdentityCache::new());
+    static INVALIDATION_REGISTERED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Empties this backend's identity cache and drops its STS clients (and the credentials
+/// they hold); returns how many cached identities there were.
+#[pg_extern(volatile, parallel_unsafe)]
+fn aws_sts_clear_cache() -> i64 {
+    forget_everything() as i64
+}
+
+fn forget_everything() -> usize {
+    sts::clear_clients();
+    IDENTITY_CACHE.with(|cache| cache.borrow_mut().clear())
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn invalidate_on_catalog_change(
+    _arg: pg_sys::Datum,
+    _cache_id: c_int,
+    hash_value: u32,
+) {
+    IDENTITY_CACHE.with(|cache| cache.borrow_mut().invalidate(hash_value));
+    if hash_value == 0 {
+        sts::clear_clients();
+    }
+}
+
+/// The syscache hash value of a catalog row, as invalidation callbacks receive it.
+fn syscache_hash(cache_id: pg_sys::SysCacheIdentifier::Type, oid: pg_sys::Oid) -> u32 {
+    let zero = pg_sys::Datum::from(0);
+    // SAFETY: hashes the key the way the syscache does; no catalog access.
+    unsafe {
+        pg_sys::GetSysCacheHashValue(
+            cache_id as c_int,
+            pg_sys::Datum::from(oid),
+            zero,
+            zero,
+            zero,
+        )
+    }
+}
+
+/// A change to a foreign server or user mapping, in any session, forgets the identities
+/// cached through it (as postgres_fdw drops the connections made through it). Registered
+/// once per backend, on first use.
+fn register_invalidation() {
+    if INVALIDATION_REGISTERED.with(|registered| registered.replace(true)) {
+        return;
+    }
+    for cache_id in [
+        pg_sys::SysCacheIdentifier::FOREIGNSERVEROID,
+        pg_sys::SysCacheIdentifier::USERMAPPINGOID,
+    ] {
+        // SAFETY: registers a plain function pointer for the backend's lifetime.
+        unsafe {
+            pg_sys::CacheRegisterSyscacheCallback(
+                cache_id as c_int,
+                Some(invalidate_on_catalog_change),
+                pg_sys::Datum::from(0),
+            );
+        }
+    }
 }
 
 /// Cost of one GetCallerIdentity round trip, in planner units (postgres_fdw's default
@@ -212,6 +282,8 @@ pub unsafe extern "C-unwind" fn aws_sts_fdw_handler(
 struct ScanConfig {
     server_name: String,
     settings: ConnectionSettings,
+    /// Syscache hash values of the server and user mapping, for cache invalidation.
+    sources: Vec<u32>,
 }
 
 /// The options of the user mapping for (user, server), else for (PUBLIC, server), else none.
@@ -219,7 +291,7 @@ struct ScanConfig {
 fn user_mapping_options(
     user_id: pg_sys::Oid,
     server_id: pg_sys::Oid,
-) -> Option<Vec<(String, String)>> {
+) -> Option<(pg_sys::Oid, Vec<(String, String)>)> {
     for mapped_user in [user_id, pg_sys::InvalidOid] {
         // SAFETY: a syscache lookup by (umuser, umserver), released before returning; the
         // options datum is copied by untransformRelOptions before the release.
@@ -244,8 +316,10 @@ fn user_mapping_options(
             } else {
                 def_elems(pg_sys::untransformRelOptions(datum))
             };
+            let mapping_id =
+                (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_user_mapping>(tuple)).oid;
             pg_sys::ReleaseSysCache(tuple);
-            return Some(options);
+            return Some((mapping_id, options));
         }
     }
     None
@@ -260,6 +334,7 @@ fn user_name(user_id: pg_sys::Oid) -> String {
 /// a user who is not a superuser may use the database server's own (ambient) credentials
 /// only when a superuser set `ambient_credentials` on their mapping.
 fn scan_config(server_id: pg_sys::Oid, user_id: pg_sys::Oid, enforce_policy: bool) -> ScanConfig {
+    register_invalidation();
     // SAFETY: GetForeignServer errors out itself for an unknown server.
     let (server_name, server_options) = unsafe {
         let server = pg_sys::GetForeignServer(server_id);
@@ -270,8 +345,18 @@ fn scan_config(server_id: pg_sys::Oid, user_id: pg_sys::Oid, enforce_policy: boo
     };
     let fail = |error: FdwError| -> ! { report(error.for_server(&server_name)) };
     let server = options::parse_server(&server_options).unwrap_or_else(|error| fail(error));
-    let mapping = user_mapping_options(user_id, server_id).unwrap_or_default();
+    let (mapping_id, mapping) = user_mapping_options(user_id, server_id).unwrap_or_default();
     let mapping = options::parse_user_mapping(&mapping).unwrap_or_else(|error| fail(error));
+    let mut sources = vec![syscache_hash(
+        pg_sys::SysCacheIdentifier::FOREIGNSERVEROID,
+        server_id,
+    )];
+    if mapping_id != pg_sys::InvalidOid {
+        sources.push(syscache_hash(
+            pg_sys::SysCacheIdentifier::USERMAPPINGOID,
+            mapping_id,
+        ));
+    }
     // SAFETY: superuser_arg only reads the role's syscache entry.
     let is_superuser = unsafe { pg_sys::superuser_arg(user_id) };
     if enforce_policy && mapping.keys.is_none() && !mapping.ambient_credentials && !is_superuser {
@@ -294,6 +379,7 @@ fn scan_config(server_id: pg_sys::Oid, user_id: pg_sys::Oid, enforce_policy: boo
             server,
             keys: mapping.keys,
         },
+        sources,
     }
 }
 
@@ -359,9 +445,39 @@ fn block_on<F: std::future::Future>(make_future: impl Fn() -> F) -> F::Output {
     }
 }
 
-fn fetch_identity(config: &ScanConfig) -> CallerIdentity {
-    block_on(|| sts::get_caller_identity(&config.settings))
-        .unwrap_or_else(|error| report(error.for_server(&config.server_name)))
+/// What a scan did, for EXPLAIN ANALYZE.
+#[derive(Default)]
+struct ScanStats {
+    cache_hits: u64,
+    aws_calls: u64,
+    aws_time: Duration,
+}
+
+/// The identity for the scan's settings: from the backend's cache when fresh, else from STS
+/// (and then cached).
+fn fetch_identity(config: &ScanConfig, stats: &mut ScanStats) -> CallerIdentity {
+    let settings = &config.settings;
+    let cached = IDENTITY_CACHE.with(|cache| cache.borrow().get(settings, Instant::now()).cloned());
+    if let Some(identity) = cached {
+        stats.cache_hits += 1;
+        return identity;
+    }
+    let started = Instant::now();
+    let answer = block_on(|| sts::get_caller_identity(settings));
+    stats.aws_calls += 1;
+    stats.aws_time += started.elapsed();
+    let answer = answer.unwrap_or_else(|error| report(error.for_server(&config.server_name)));
+    IDENTITY_CACHE.with(|cache| {
+        cache.borrow_mut().put(
+            settings,
+            answer.identity.clone(),
+            answer.credentials_expiry,
+            &config.sources,
+            Instant::now(),
+            SystemTime::now(),
+        )
+    });
+    answer.identity
 }
 
 /// Per-scan state, kept in the executor's memory context and dropped with it, so it is
@@ -373,6 +489,7 @@ struct ScanState {
     attinmeta: *mut pg_sys::AttInMetadata,
     identity: Option<CallerIdentity>,
     returned: bool,
+    stats: ScanStats,
 }
 
 #[pg_guard]
@@ -497,6 +614,7 @@ unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanSta
         attinmeta,
         identity: None,
         returned: false,
+        stats: ScanStats::default(),
     };
     let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state);
     // SAFETY: fdw_state is ours to set; it points into the executor's memory context.
@@ -523,7 +641,7 @@ unsafe extern "C-unwind" fn iterate_foreign_scan(
     }
     let identity = state
         .identity
-        .get_or_insert_with(|| fetch_identity(&state.config));
+        .get_or_insert_with(|| fetch_identity(&state.config, &mut state.stats));
     let values: Vec<Option<CString>> = state
         .columns
         .iter()
@@ -588,7 +706,7 @@ unsafe extern "C-unwind" fn explain_foreign_scan(
     let config = scan_config(server_id, scan_user(node), false);
     let server = &config.settings.server;
     let region = block_on(|| sts::resolve_region(server));
-    let properties = [
+    let mut properties = vec![
         ("AWS Server", config.server_name.clone()),
         ("AWS Region", region.to_string()),
         (
@@ -598,6 +716,36 @@ unsafe extern "C-unwind" fn explain_foreign_scan(
         ("AWS Credentials", config.settings.credential_source()),
         ("AWS Timeout", sts::human_duration(server.timeout)),
     ];
+    // SAFETY: the ExplainState of this EXPLAIN; fdw_state is our ScanState once the scan ran.
+    let (analyze, timing, state) = unsafe {
+        (
+            (*es).analyze,
+            (*es).timing,
+            ((*node).fdw_state as *const ScanState).as_ref(),
+        )
+    };
+    match state {
+        Some(state) if analyze => {
+            properties.push(("AWS Calls", state.stats.aws_calls.to_string()));
+            properties.push(("AWS Cache Hits", state.stats.cache_hits.to_string()));
+            if timing {
+                properties.push((
+                    "AWS Call Time",
+                    format!("{:.3} ms", state.stats.aws_time.as_secs_f64() * 1000.0),
+                ));
+            }
+        }
+        _ => {
+            let lookup = IDENTITY_CACHE
+                .with(|cache| cache.borrow().lookup(&config.settings, Instant::now()));
+            let cache = match lookup {
+                Lookup::Disabled => "off",
+                Lookup::Miss => "miss (the scan will call STS)",
+                Lookup::Hit { .. } => "hit",
+            };
+            properties.push(("AWS Cache", cache.to_string()));
+        }
+    }
     for (label, value) in properties {
         let label = CString::new(label).unwrap_or_default();
         let value = CString::new(value).unwrap_or_default();

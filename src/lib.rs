@@ -2,9 +2,10 @@
 //!
 //! The modules split as postgres_fdw splits its files: [`options`] (option.c), [`sts`]
 //! (connection.c: credentials and the client), [`row`] (the table's columns), [`runtime`]
-//! (the embedded async runtime) and, with the `pg` feature, the thin FDW glue in `fdw`.
+//! (the embedded async runtime), [`cache`] (the identity cache) and, with the `pg` feature, the thin FDW glue in `fdw`.
 //! Everything but `fdw` is free of Postgres and tested with plain `cargo test`.
 
+pub mod cache;
 pub mod error;
 pub mod options;
 pub mod row;

@@ -66,6 +66,26 @@ const VALID_OPTIONS: &[OptionSpec] = &[
         secret: false,
     },
     OptionSpec {
+        name: "max_error_retry_attempts",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "min_error_retry_delay",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "cache",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "cache_ttl",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
         name: "access_key",
         catalog: Catalog::UserMapping,
         secret: true,
@@ -95,6 +115,14 @@ const VALID_OPTIONS: &[OptionSpec] = &[
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Steampipe's retry defaults: 9 attempts, the first retry after 25 ms, then exponential
+/// backoff with jitter.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 9;
+pub const DEFAULT_MIN_RETRY_DELAY: Duration = Duration::from_millis(25);
+const MAX_ATTEMPTS: u32 = 100;
+/// Steampipe's default cache lifetime.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
+const MAX_CACHE_TTL: Duration = Duration::from_secs(86_400);
 
 /// Options of a foreign server.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -105,6 +133,20 @@ pub struct ServerOptions {
     pub connect_timeout: Duration,
     /// The whole GetCallerIdentity operation, retries and credential loading included.
     pub timeout: Duration,
+    /// Attempts per call, the first included (`max_error_retry_attempts`).
+    pub max_attempts: u32,
+    /// The backoff before the first retry (`min_error_retry_delay`).
+    pub min_retry_delay: Duration,
+    /// Whether answers are cached in the backend (`cache`), and for how long (`cache_ttl`).
+    pub cache: bool,
+    pub cache_ttl: Duration,
+}
+
+impl ServerOptions {
+    /// Whether a scan may be answered from the backend's identity cache.
+    pub fn caching(&self) -> bool {
+        self.cache && !self.cache_ttl.is_zero()
+    }
 }
 
 impl Default for ServerOptions {
@@ -115,6 +157,10 @@ impl Default for ServerOptions {
             profile: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            min_retry_delay: DEFAULT_MIN_RETRY_DELAY,
+            cache: true,
+            cache_ttl: DEFAULT_CACHE_TTL,
         }
     }
 }
@@ -293,6 +339,48 @@ pub fn parse_server(options: &[(String, String)]) -> Result<ServerOptions, FdwEr
     if let Some(value) = find(options, "timeout") {
         parsed.timeout = parse_timeout("timeout", value)?;
     }
+    if let Some(value) = find(options, "max_error_retry_attempts") {
+        parsed.max_attempts = match value.trim().parse::<u32>() {
+            Ok(attempts) if (1..=MAX_ATTEMPTS).contains(&attempts) => attempts,
+            _ => {
+                return Err(invalid_value(
+                    "max_error_retry_attempts",
+                    value,
+                    "not a whole number from 1 to 100",
+                    "Give how many attempts a call may make, the first included ('1' turns retries off).",
+                ))
+            }
+        };
+    }
+    if let Some(value) = find(options, "min_error_retry_delay") {
+        parsed.min_retry_delay =
+            match parse_millis(value) {
+                Some(delay) if !delay.is_zero() && delay <= MAX_TIMEOUT => delay,
+                _ => return Err(invalid_value(
+                    "min_error_retry_delay",
+                    value,
+                    "not a delay above 0 and at most 1h",
+                    "Give milliseconds ('25', as Steampipe) or a value with a unit ('25ms', '1s').",
+                )),
+            };
+    }
+    if let Some(value) = find(options, "cache") {
+        parsed.cache = parse_bool(value).ok_or_else(|| {
+            invalid_value("cache", value, "not a boolean", "Use 'true' or 'false'.")
+        })?;
+    }
+    if let Some(value) = find(options, "cache_ttl") {
+        parsed.cache_ttl =
+            match parse_duration(value) {
+                Some(ttl) if ttl <= MAX_CACHE_TTL => ttl,
+                _ => return Err(invalid_value(
+                    "cache_ttl",
+                    value,
+                    "not a duration from 0 to 24h",
+                    "Give seconds ('300') or a value with a unit ('5min'); '0' turns caching off.",
+                )),
+            };
+    }
     Ok(parsed)
 }
 
@@ -462,6 +550,15 @@ pub fn parse_duration(value: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(number * seconds_per_unit).ok()
 }
 
+/// A delay where a bare number is milliseconds, as Steampipe's min_error_retry_delay.
+fn parse_millis(value: &str) -> Option<Duration> {
+    match value.trim().parse::<u64>() {
+        Ok(millis) => Some(Duration::from_millis(millis)),
+        Err(_) => parse_duration(value)
+            .filter(|_| value.trim().ends_with(|c: char| c.is_ascii_alphabetic())),
+    }
+}
+
 fn parse_timeout(name: &str, value: &str) -> Result<Duration, FdwError> {
     let hint = "Give seconds ('2', '0.5') or a value with a unit ('500ms', '2s', '1min'), above 0 and at most 1h.";
     match parse_duration(value) {
@@ -589,6 +686,57 @@ mod tests {
     }
 
     #[test]
+    fn retry_options_take_steampipe_units() {
+        let parsed = parse_server(&[]).unwrap();
+        assert_eq!(
+            (parsed.max_attempts, parsed.min_retry_delay),
+            (9, Duration::from_millis(25))
+        );
+        let parsed = parse_server(&opts(&[
+            ("max_error_retry_attempts", "3"),
+            ("min_error_retry_delay", "100"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (parsed.max_attempts, parsed.min_retry_delay),
+            (3, Duration::from_millis(100))
+        );
+        let parsed = parse_server(&opts(&[("min_error_retry_delay", "1s")])).unwrap();
+        assert_eq!(parsed.min_retry_delay, Duration::from_secs(1));
+        for bad in [
+            ("max_error_retry_attempts", "0"),
+            ("max_error_retry_attempts", "1.5"),
+            ("max_error_retry_attempts", "101"),
+            ("min_error_retry_delay", "0"),
+            ("min_error_retry_delay", "0.5"),
+            ("min_error_retry_delay", "soon"),
+        ] {
+            let err = parse_server(&opts(&[bad])).unwrap_err();
+            assert_eq!(err.state, SqlState::InvalidAttributeValue, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn cache_options() {
+        let parsed = parse_server(&[]).unwrap();
+        assert!(parsed.caching());
+        assert_eq!(parsed.cache_ttl, DEFAULT_CACHE_TTL);
+        let parsed = parse_server(&opts(&[("cache_ttl", "0")])).unwrap();
+        assert!(!parsed.caching());
+        let parsed = parse_server(&opts(&[("cache", "false"), ("cache_ttl", "10min")])).unwrap();
+        assert!(!parsed.caching());
+        assert_eq!(parsed.cache_ttl, Duration::from_secs(600));
+        for bad in [
+            ("cache", "sometimes"),
+            ("cache_ttl", "2d"),
+            ("cache_ttl", "25h"),
+        ] {
+            let err = parse_server(&opts(&[bad])).unwrap_err();
+            assert_eq!(err.state, SqlState::InvalidAttributeValue, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn keys_come_in_pairs_and_are_never_echoed() {
         let parsed = parse_user_mapping(&opts(&[
             ("access_key", "AKIAEXAMPLE"),
@@ -657,5 +805,52 @@ mod tests {
         let err = parse_column(&opts(&[("column_name", "nope")])).unwrap_err();
         assert_eq!(err.state, SqlState::InvalidAttributeValue);
         assert!(err.hint.unwrap().contains("account_id"));
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn option_name() -> impl Strategy<Value = String> {
+            prop_oneof![
+                proptest::sample::select(
+                    VALID_OPTIONS
+                        .iter()
+                        .map(|spec| spec.name.to_string())
+                        .collect::<Vec<_>>()
+                ),
+                "[a-z_]{1,20}",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+            /// Any option list: no panic, a well-formed error, and no secret value echoed.
+            #[test]
+            fn any_option_list_is_parsed_or_rejected_cleanly(
+                pairs in proptest::collection::vec((option_name(), "\\PC{0,40}"), 0..6),
+                is_superuser in any::<bool>(),
+            ) {
+                for catalog in [Catalog::Wrapper, Catalog::Server, Catalog::UserMapping, Catalog::ForeignTable, Catalog::Column] {
+                    if let Err(error) = validate(catalog, &pairs, is_superuser) {
+                        prop_assert_eq!(error.state.code().len(), 5);
+                        prop_assert!(!error.message.is_empty());
+                        for (name, value) in &pairs {
+                            if is_secret(name) && value.chars().count() >= 8 {
+                                let text = format!("{} {:?} {:?}", error.message, error.detail, error.hint);
+                                prop_assert!(!text.contains(value.as_str()), "secret {} echoed: {}", name, text);
+                            }
+                        }
+                    }
+                }
+            }
+
+            #[test]
+            fn any_duration_text_parses_or_is_none(text in "\\PC{0,12}") {
+                let _ = parse_duration(&text);
+                let _ = parse_millis(&text);
+            }
+        }
     }
 }

@@ -2,16 +2,29 @@
 //! validated options into an AWS SDK client, calls GetCallerIdentity, and explains every
 //! failure as an [`FdwError`] that says what to fix.
 
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
 use std::error::Error as StdError;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
+use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 
 use crate::error::{FdwError, SqlState};
 use crate::options::{ServerOptions, StaticKeys};
@@ -78,16 +91,118 @@ pub fn endpoint_for_messages(server: &ServerOptions, region: &str) -> String {
         .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"))
 }
 
-/// Builds an STS client for these settings.
-pub async fn build_client(settings: &ConnectionSettings, region: Region) -> aws_sdk_sts::Client {
+/// Records the expiry of the credentials a provider hands out, so that cached identities
+/// expire with the temporary credentials that produced them.
+#[derive(Debug)]
+struct ExpiryRecorder {
+    inner: SharedCredentialsProvider,
+    expiry: Arc<Mutex<Option<SystemTime>>>,
+}
+
+impl ProvideCredentials for ExpiryRecorder {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            let credentials = self.inner.provide_credentials().await?;
+            *self
+                .expiry
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = credentials.expiry();
+            Ok(credentials)
+        })
+    }
+}
+
+/// Counts the attempts of a call (retries included), for the final error.
+#[derive(Debug, Clone, Default)]
+struct AttemptCounter(Arc<AtomicU32>);
+
+impl Intercept for AttemptCounter {
+    fn name(&self) -> &'static str {
+        "aws_sts attempt counter"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// A client built for one set of connection settings, kept for the backend's life.
+#[derive(Clone)]
+struct PooledClient {
+    client: aws_sdk_sts::Client,
+    region: Region,
+    credentials_expiry: Arc<Mutex<Option<SystemTime>>>,
+    attempts: AttemptCounter,
+}
+
+thread_local! {
+    /// One HTTPS client (TLS configuration, connection pool) for every STS client of the backend.
+    static HTTP_CLIENT: OnceCell<SharedHttpClient> = const { OnceCell::new() };
+    static CLIENTS: RefCell<HashMap<ConnectionSettings, PooledClient>> = RefCell::new(HashMap::new());
+}
+
+fn shared_http_client() -> SharedHttpClient {
+    HTTP_CLIENT.with(|cell| {
+        cell.get_or_init(|| {
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(
+                    tls::rustls_provider::CryptoMode::AwsLc,
+                ))
+                .build_https()
+        })
+        .clone()
+    })
+}
+
+/// Forgets every client (and the credentials they hold); returns how many there were.
+pub fn clear_clients() -> usize {
+    CLIENTS.with(|clients| {
+        let mut clients = clients.borrow_mut();
+        let count = clients.len();
+        clients.clear();
+        count
+    })
+}
+
+/// The backend's client for these settings, built on first use.
+async fn pooled_client(settings: &ConnectionSettings) -> PooledClient {
+    if let Some(pooled) = CLIENTS.with(|clients| clients.borrow().get(settings).cloned()) {
+        return pooled;
+    }
+    let region = resolve_region(&settings.server).await;
+    let pooled = build_client(settings, region).await;
+    CLIENTS.with(|clients| {
+        clients
+            .borrow_mut()
+            .insert(settings.clone(), pooled.clone())
+    });
+    pooled
+}
+
+async fn build_client(settings: &ConnectionSettings, region: Region) -> PooledClient {
     let server = &settings.server;
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(server.connect_timeout)
         .operation_timeout(server.timeout)
         .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(region)
-        .timeout_config(timeouts);
+        .region(region.clone())
+        .timeout_config(timeouts)
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(server.max_attempts)
+                .with_initial_backoff(server.min_retry_delay),
+        )
+        .http_client(shared_http_client());
     if let Some(url) = &server.endpoint_url {
         loader = loader.endpoint_url(url);
     }
@@ -103,33 +218,77 @@ pub async fn build_client(settings: &ConnectionSettings, region: Region) -> aws_
             "aws_sts_user_mapping",
         ));
     }
-    aws_sdk_sts::Client::new(&loader.load().await)
+    let sdk_config = loader.load().await;
+    let credentials_expiry = Arc::new(Mutex::new(None));
+    let attempts = AttemptCounter::default();
+    let mut sts_config =
+        aws_sdk_sts::config::Builder::from(&sdk_config).interceptor(attempts.clone());
+    if let Some(provider) = sdk_config.credentials_provider() {
+        sts_config = sts_config.credentials_provider(ExpiryRecorder {
+            inner: provider,
+            expiry: credentials_expiry.clone(),
+        });
+    }
+    PooledClient {
+        client: aws_sdk_sts::Client::from_conf(sts_config.build()),
+        region,
+        credentials_expiry,
+        attempts,
+    }
 }
 
-/// Calls GetCallerIdentity. Errors are redacted of the settings' secrets but do not yet
-/// name the server; the caller adds that with [`FdwError::for_server`].
-pub async fn get_caller_identity(
-    settings: &ConnectionSettings,
-) -> Result<CallerIdentity, FdwError> {
-    let region = resolve_region(&settings.server).await;
-    let endpoint = endpoint_for_messages(&settings.server, region.as_ref());
+/// A GetCallerIdentity answer and when the credentials behind it expire, if they do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub identity: CallerIdentity,
+    pub credentials_expiry: Option<SystemTime>,
+}
+
+/// Calls GetCallerIdentity with the backend's client for these settings. Errors are
+/// redacted of the settings' secrets but do not yet name the server; the caller adds that
+/// with [`FdwError::for_server`].
+pub async fn get_caller_identity(settings: &ConnectionSettings) -> Result<Answer, FdwError> {
     let timeout = settings.server.timeout;
     let call = async {
-        let client = build_client(settings, region).await;
-        client.get_caller_identity().send().await
+        let pooled = pooled_client(settings).await;
+        pooled.attempts.0.store(0, Ordering::Relaxed);
+        let result = pooled.client.get_caller_identity().send().await;
+        (pooled, result)
     };
     // The SDK's operation timeout covers the request; this one also covers loading config
     // and credentials, so nothing here can outlive `timeout` by more than a moment.
-    let result = match tokio::time::timeout(timeout + Duration::from_millis(500), call).await {
-        Ok(result) => result,
-        Err(_) => return Err(timed_out(timeout, &endpoint)),
-    };
-    let answer = result.map_err(|error| explain_sdk_error(error, settings, &endpoint))?;
+    let (pooled, result) =
+        match tokio::time::timeout(timeout + Duration::from_millis(500), call).await {
+            Ok(done) => done,
+            Err(_) => {
+                let region = resolve_region(&settings.server).await;
+                return Err(timed_out(
+                    timeout,
+                    &endpoint_for_messages(&settings.server, region.as_ref()),
+                ));
+            }
+        };
+    let endpoint = endpoint_for_messages(&settings.server, pooled.region.as_ref());
+    let attempts = pooled.attempts.0.load(Ordering::Relaxed);
+    let answer = result.map_err(|error| {
+        with_attempts(
+            explain_sdk_error(error, settings, &endpoint),
+            attempts,
+            settings.server.max_attempts,
+        )
+    })?;
+    let credentials_expiry = *pooled
+        .credentials_expiry
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     match (answer.arn, answer.user_id, answer.account) {
-        (Some(arn), Some(user_id), Some(account_id)) => Ok(CallerIdentity {
-            arn,
-            user_id,
-            account_id,
+        (Some(arn), Some(user_id), Some(account_id)) => Ok(Answer {
+            identity: CallerIdentity {
+                arn,
+                user_id,
+                account_id,
+            },
+            credentials_expiry,
         }),
         _ => Err(FdwError::new(
             SqlState::UnableToCreateReply,
@@ -138,6 +297,20 @@ pub async fn get_caller_identity(
         .with_hint("Check that endpoint_url points at an STS endpoint.")),
     }
     .map_err(|error| error.redacted(&settings.secrets()))
+}
+
+/// Says how many attempts a failed call made, when it made more than one.
+fn with_attempts(mut error: FdwError, attempts: u32, max_attempts: u32) -> FdwError {
+    if attempts > 1 {
+        error.message = format!("{} after {attempts} attempts", error.message);
+    }
+    let attempts_line =
+        format!("{attempts} of at most {max_attempts} attempts (max_error_retry_attempts) made.");
+    error.detail = Some(match error.detail.take() {
+        Some(detail) => format!("{detail}\n{attempts_line}"),
+        None => attempts_line,
+    });
+    error
 }
 
 fn timed_out(timeout: Duration, endpoint: &str) -> FdwError {
@@ -217,6 +390,13 @@ fn explain_sdk_error(
         }
     } else {
         match &error {
+            // An answer the SDK could not read as GetCallerIdentity nor as an AWS error.
+            SdkError::ServiceError(service) if service.err().code().is_none() => FdwError::new(
+                SqlState::UnableToCreateReply,
+                format!("could not understand the answer from {endpoint}"),
+            )
+            .with_detail(format!("HTTP status {}: {chain}", service.raw().status().as_u16()))
+            .with_hint("Check that endpoint_url points at an STS endpoint."),
             SdkError::ServiceError(service) => explain_service_error(service.err(), endpoint),
             SdkError::TimeoutError(_) => timed_out(settings.server.timeout, endpoint),
             SdkError::DispatchFailure(failure) if failure.is_timeout() => FdwError::new(
@@ -305,6 +485,26 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(10)), "10s");
         assert_eq!(human_duration(Duration::from_millis(500)), "500ms");
         assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
+    }
+
+    #[test]
+    fn failed_calls_say_how_many_attempts_they_made() {
+        let error = with_attempts(
+            FdwError::new(SqlState::FdwError, "boom").with_detail("why"),
+            3,
+            9,
+        );
+        assert_eq!(error.message, "boom after 3 attempts");
+        assert_eq!(
+            error.detail.as_deref(),
+            Some("why\n3 of at most 9 attempts (max_error_retry_attempts) made.")
+        );
+        let error = with_attempts(FdwError::new(SqlState::FdwError, "boom"), 1, 1);
+        assert_eq!(error.message, "boom");
+        assert_eq!(
+            error.detail.as_deref(),
+            Some("1 of at most 1 attempts (max_error_retry_attempts) made.")
+        );
     }
 
     #[test]

@@ -224,9 +224,16 @@ fn unreachable_endpoint_is_a_clear_error() {
         .unwrap_err();
     let (code, message, detail, hint) = db_error(&error);
     assert_eq!(code, "HV00N");
-    assert_eq!(
-        message,
-        format!("aws_sts server \"it_closed\": could not reach the STS endpoint {url}")
+    // Connection errors are retried with backoff (9 attempts by default, as in Steampipe).
+    let prefix =
+        format!("aws_sts server \"it_closed\": could not reach the STS endpoint {url} after ");
+    assert!(
+        message.starts_with(&prefix) && message.ends_with(" attempts"),
+        "{message}"
+    );
+    assert!(
+        detail.contains("of at most 9 attempts (max_error_retry_attempts) made."),
+        "{detail}"
     );
     assert!(hint.contains("endpoint_url"), "{hint}");
     assert!(!format!("{message}{detail}{hint}").contains("s3cr3t-closed"));
@@ -597,4 +604,121 @@ fn rescans_and_repeated_scans_return_the_same_row() {
         .unwrap()
         .get(0);
     assert_eq!(in_subquery, 3);
+}
+
+fn explain(client: &mut postgres::Client, sql: &str) -> String {
+    let rows = client.query(&format!("EXPLAIN {sql}"), &[]).unwrap();
+    rows.iter()
+        .map(|row| row.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// (AWS Calls, AWS Cache Hits) of one EXPLAIN ANALYZE of the table.
+fn calls_and_hits(client: &mut postgres::Client, table: &str) -> (u64, u64) {
+    let plan = explain(client, &format!("(ANALYZE) SELECT * FROM {table}"));
+    let number = |label: &str| -> u64 {
+        let line = plan
+            .lines()
+            .find(|line| line.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("{label} in {plan}"));
+        line.rsplit(": ").next().unwrap().trim().parse().unwrap()
+    };
+    assert!(plan.contains("AWS Call Time: "), "{plan}");
+    (number("AWS Calls:"), number("AWS Cache Hits:"))
+}
+
+#[test]
+fn the_cache_answers_repeats_and_forgets_on_alter() {
+    let mut client = connect();
+    let (alice, _) = create_iam_user("CacheAlice");
+    let (bob, _) = create_iam_user("CacheBob");
+    server_with_keys(
+        &mut client,
+        "it_cache",
+        &format!("endpoint_url '{}'", moto_endpoint()),
+        Some(&alice),
+    );
+    let table = "it_cache.aws_sts_caller_identity";
+    client
+        .query_one("SELECT aws_sts_clear_cache()", &[])
+        .unwrap();
+
+    assert!(explain(&mut client, &format!("SELECT * FROM {table}"))
+        .contains("AWS Cache: miss (the scan will call STS)"));
+    assert_eq!(calls_and_hits(&mut client, table), (1, 0));
+    assert_eq!(calls_and_hits(&mut client, table), (0, 1));
+    assert!(explain(&mut client, &format!("SELECT * FROM {table}")).contains("AWS Cache: hit"));
+
+    // New keys in the user mapping: the cached identity is not used for them.
+    client
+        .batch_execute(&format!(
+            "ALTER USER MAPPING FOR CURRENT_USER SERVER it_cache OPTIONS (SET access_key '{}', SET secret_key '{}')",
+            bob.access_key, bob.secret_key
+        ))
+        .unwrap();
+    let arn: String = client
+        .query_one(&format!("SELECT arn FROM {table}"), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(arn, "arn:aws:iam::123456789012:user/CacheBob");
+
+    // Another session's ALTER SERVER that changes no option still clears this backend's cache.
+    assert_eq!(calls_and_hits(&mut client, table), (0, 1));
+    connect()
+        .batch_execute("ALTER SERVER it_cache VERSION '2'")
+        .unwrap();
+    assert_eq!(calls_and_hits(&mut client, table), (1, 0));
+
+    // aws_sts_clear_cache() empties it and says how many identities it held.
+    let cleared: i64 = client
+        .query_one("SELECT aws_sts_clear_cache()", &[])
+        .unwrap()
+        .get(0);
+    assert!(cleared >= 1, "{cleared}");
+    assert_eq!(calls_and_hits(&mut client, table), (1, 0));
+
+    // cache 'false' and cache_ttl '0' turn it off.
+    for off in ["cache 'false'", "cache_ttl '0'"] {
+        client
+            .batch_execute(&format!("ALTER SERVER it_cache OPTIONS (ADD {off})"))
+            .unwrap();
+        assert!(explain(&mut client, &format!("SELECT * FROM {table}")).contains("AWS Cache: off"));
+        assert_eq!(calls_and_hits(&mut client, table), (1, 0));
+        assert_eq!(calls_and_hits(&mut client, table), (1, 0));
+        let option = off.split(' ').next().unwrap();
+        client
+            .batch_execute(&format!("ALTER SERVER it_cache OPTIONS (DROP {option})"))
+            .unwrap();
+    }
+}
+
+#[test]
+fn two_servers_share_nothing_but_identical_settings() {
+    let mut client = connect();
+    let (keys, _) = create_iam_user("SharedSettings");
+    let moto = format!("endpoint_url '{}'", moto_endpoint());
+    server_with_keys(&mut client, "it_share_a", &moto, Some(&keys));
+    server_with_keys(&mut client, "it_share_b", &moto, Some(&keys));
+    client
+        .query_one("SELECT aws_sts_clear_cache()", &[])
+        .unwrap();
+    assert_eq!(
+        calls_and_hits(&mut client, "it_share_a.aws_sts_caller_identity"),
+        (1, 0)
+    );
+    // Same credentials, same endpoint: the same identity, so the cache answers...
+    assert_eq!(
+        calls_and_hits(&mut client, "it_share_b.aws_sts_caller_identity"),
+        (0, 1)
+    );
+    // ...and each row still names its own server.
+    let name: String = client
+        .query_one(
+            "SELECT sp_connection_name FROM it_share_b.aws_sts_caller_identity",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(name, "it_share_b");
 }

@@ -2,6 +2,8 @@
 //! `tests/cluster.sh start` (as `make test` does), and small fake endpoints for faults.
 #![allow(dead_code)]
 
+pub mod faults;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};

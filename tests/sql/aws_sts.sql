@@ -40,6 +40,13 @@ FROM aws_sts_caller_identity;
 EXPLAIN SELECT * FROM aws_sts_caller_identity;
 EXPLAIN (COSTS OFF, VERBOSE) SELECT arn FROM aws_sts_caller_identity WHERE account_id = '123456789012';
 
+-- The backend caches the answer (cache_ttl, 300 s by default): EXPLAIN ANALYZE counts the
+-- calls and the cache hits. aws_sts_clear_cache() empties the cache.
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT arn FROM aws_sts_caller_identity;
+SELECT aws_sts_clear_cache() > 0 AS cleared;
+EXPLAIN (COSTS OFF) SELECT arn FROM aws_sts_caller_identity;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT arn FROM aws_sts_caller_identity;
+
 -- IMPORT honours LIMIT TO and EXCEPT, whatever the remote schema is called.
 CREATE SCHEMA limited;
 IMPORT FOREIGN SCHEMA anything LIMIT TO (aws_sts_caller_identity) FROM SERVER aws INTO limited;
@@ -69,6 +76,9 @@ CREATE SERVER bad FOREIGN DATA WRAPPER aws_sts OPTIONS (region 'US-EAST-1');
 CREATE SERVER bad FOREIGN DATA WRAPPER aws_sts OPTIONS (endpoint_url 'localhost:5000');
 CREATE SERVER bad FOREIGN DATA WRAPPER aws_sts OPTIONS (endpoint_url 'https://AKIA:wJalr@sts.amazonaws.com');
 CREATE SERVER bad FOREIGN DATA WRAPPER aws_sts OPTIONS (timeout 'soon');
+CREATE SERVER bad FOREIGN DATA WRAPPER aws_sts OPTIONS (max_error_retry_attempts '0');
+CREATE SERVER bad FOREIGN DATA WRAPPER aws_sts OPTIONS (cache_ttl '-1');
+CREATE SERVER bad FOREIGN DATA WRAPPER aws_sts OPTIONS (cache 'perhaps');
 CREATE SERVER bad FOREIGN DATA WRAPPER aws_sts OPTIONS (secret_key 'wJalrXUtnFEMI');
 ALTER FOREIGN DATA WRAPPER aws_sts OPTIONS (ADD region 'us-east-1');
 CREATE USER MAPPING FOR PUBLIC SERVER aws OPTIONS (access_key 'AKIAIOSFODNN7EXAMPLE');
@@ -80,7 +90,8 @@ CREATE FOREIGN TABLE bad_column (arn text OPTIONS (column_name 'nope')) SERVER a
 CREATE FOREIGN TABLE bad_option (arn text) SERVER aws OPTIONS (table 'x');
 -- Good values in every form.
 CREATE SERVER good FOREIGN DATA WRAPPER aws_sts OPTIONS (region 'us-gov-west-1',
-    endpoint_url 'https://sts.us-gov-west-1.amazonaws.com', profile 'prod', timeout '2.5', connect_timeout '500ms');
+    endpoint_url 'https://sts.us-gov-west-1.amazonaws.com', profile 'prod', timeout '2.5', connect_timeout '500ms',
+    max_error_retry_attempts '3', min_error_retry_delay '100', cache 'on', cache_ttl '5min');
 ALTER SERVER good OPTIONS (SET timeout '1min', DROP profile);
 DROP SERVER good;
 
