@@ -4,7 +4,7 @@ PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 export PG_CONFIG
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup build install demo test unit lint stop clean
+.PHONY: setup build install demo test load soak unit lint stop clean
 
 setup:
 	tests/setup.sh
@@ -20,6 +20,17 @@ demo: install
 
 test: install
 	tests/run.sh
+
+# The full load test: 32 clients x 1,000 queries, uncached and cached (moto bounds the
+# uncached rate at about 120 queries/s, so this takes about 5 minutes).
+load: install
+	tests/cluster.sh start
+	LOAD_QUERIES=1000 tests/load.sh
+
+# One backend, 100,000 cached and 10,000 uncached queries: VmRSS before and after.
+soak: install
+	tests/cluster.sh start
+	tests/soak.sh
 
 # The Postgres-free core only: no cluster, no moto.
 unit:

@@ -13,7 +13,7 @@ SCRATCH=$AWS_STS_SCRATCH
 MOTO_PORT=$AWS_STS_TEST_MOTO_PORT
 
 tests/cluster.sh start
-tests/cluster.sh psql -q -d postgres -c "DROP DATABASE IF EXISTS aws_sts_demo WITH (FORCE)" -c "CREATE DATABASE aws_sts_demo"
+PGOPTIONS="-c client_min_messages=warning" tests/cluster.sh psql -q -d postgres -c "DROP DATABASE IF EXISTS aws_sts_demo WITH (FORCE)" -c "CREATE DATABASE aws_sts_demo"
 
 if [ -n "${AWS_ACCESS_KEY_ID:-}" ] && [ -n "${AWS_SECRET_ACCESS_KEY:-}" ]; then
     echo "demo: AWS credentials found in the environment: asking AWS STS"

@@ -20,7 +20,7 @@ eval "$(tests/seed_moto.sh)"
 export IAM_USERS_CSV=$SCRATCH/iam_users.csv
 rm -rf target/regress && mkdir -p target/regress
 # With --use-existing, pg_regress neither creates nor drops its database.
-tests/cluster.sh psql -q -d postgres -c "DROP DATABASE IF EXISTS aws_sts_regress WITH (FORCE)" \
+PGOPTIONS="-c client_min_messages=warning" tests/cluster.sh psql -q -d postgres -c "DROP DATABASE IF EXISTS aws_sts_regress WITH (FORCE)" \
     -c "CREATE DATABASE aws_sts_regress TEMPLATE template0"
 if ! "$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" --use-existing \
     --host=127.0.0.1 --port="$PGPORT" --user=postgres --dbname=aws_sts_regress \
@@ -34,6 +34,9 @@ cargo test --no-default-features --lib --tests -- --test-threads=4 2>&1 | tee ta
 cargo_passed=$(awk '/^test result:/ { sum += $4 } END { print sum + 0 }' target/cargo-test.log)
 cargo_failed=$(awk '/^test result:/ { sum += $6 } END { print sum + 0 }' target/cargo-test.log)
 regress_passed=$(grep -cE '^(test|ok) .* ok' target/regress/summary.txt || true)
+
+echo "== load: pgbench, 32 clients, every row checked (make load runs 1,000 queries per client)"
+LOAD_QUERIES=${LOAD_QUERIES:-100} tests/load.sh
 
 echo "== server log"
 if tail -c +"$((log_start + 1))" "$SCRATCH/postgres.log" | grep -E "terminated by signal|PANIC|server process .* was terminated"; then
