@@ -11,9 +11,12 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{PgLogLevel, PgMemoryContexts, PgSqlErrorCode};
 
+use futures_util::StreamExt;
+
+use crate::aggregate::{self, AggregatorOptions, Candidate, OnError};
 use crate::cache::{IdentityCache, Lookup};
 use crate::error::{FdwError, SqlState};
-use crate::options::{self, Catalog};
+use crate::options::{self, Catalog, ServerKind, ServerOptions};
 use crate::row::{self, CallerIdentity, Column};
 use crate::runtime::{self, Interrupted};
 use crate::sts::{self, ConnectionSettings};
@@ -330,10 +333,9 @@ fn user_name(user_id: pg_sys::Oid) -> String {
     cstr_to_string(unsafe { pg_sys::GetUserNameFromId(user_id, true) })
 }
 
-/// Reads and parses the server's and the user mapping's options. With `enforce_policy`,
-/// a user who is not a superuser may use the database server's own (ambient) credentials
-/// only when a superuser set `ambient_credentials` on their mapping.
-fn scan_config(server_id: pg_sys::Oid, user_id: pg_sys::Oid, enforce_policy: bool) -> ScanConfig {
+/// A server's name and parsed options; a parse error (options edited behind the
+/// validator's back) is reported naming the server.
+fn server_of(server_id: pg_sys::Oid) -> (String, ServerKind) {
     register_invalidation();
     // SAFETY: GetForeignServer errors out itself for an unknown server.
     let (server_name, server_options) = unsafe {
@@ -343,10 +345,26 @@ fn scan_config(server_id: pg_sys::Oid, user_id: pg_sys::Oid, enforce_policy: boo
             def_elems((*server).options),
         )
     };
-    let fail = |error: FdwError| -> ! { report(error.for_server(&server_name)) };
-    let server = options::parse_server(&server_options).unwrap_or_else(|error| fail(error));
+    match options::parse_server_kind(&server_options) {
+        Ok(kind) => (server_name, kind),
+        Err(error) => report(error.for_server(&server_name)),
+    }
+}
+
+/// Resolves what a scan of one AWS connection server needs: its options and the user
+/// mapping's. With `enforce_policy`, a user who is not a superuser may use the database
+/// server's own (ambient) credentials only when a superuser set `ambient_credentials` on
+/// their mapping. Errors name the server.
+fn try_scan_config(
+    server_id: pg_sys::Oid,
+    server_name: &str,
+    server: ServerOptions,
+    user_id: pg_sys::Oid,
+    enforce_policy: bool,
+) -> Result<ScanConfig, FdwError> {
     let (mapping_id, mapping) = user_mapping_options(user_id, server_id).unwrap_or_default();
-    let mapping = options::parse_user_mapping(&mapping).unwrap_or_else(|error| fail(error));
+    let mapping =
+        options::parse_user_mapping(&mapping).map_err(|error| error.for_server(server_name))?;
     let mut sources = vec![syscache_hash(
         pg_sys::SysCacheIdentifier::FOREIGNSERVEROID,
         server_id,
@@ -361,25 +379,144 @@ fn scan_config(server_id: pg_sys::Oid, user_id: pg_sys::Oid, enforce_policy: boo
     let is_superuser = unsafe { pg_sys::superuser_arg(user_id) };
     if enforce_policy && mapping.keys.is_none() && !mapping.ambient_credentials && !is_superuser {
         let user = user_name(user_id);
-        fail(
-            FdwError::new(
-                SqlState::InsufficientPrivilege,
-                format!("user \"{user}\" has no AWS keys for this server and may not use the database server's own credentials"),
-            )
-            .with_hint(format!(
-                "Create a user mapping with keys: CREATE USER MAPPING FOR \"{user}\" SERVER {} OPTIONS (access_key '...', secret_key '...'); \
-                 or ask a superuser to set ambient_credentials 'true' on it.",
-                row::quote_ident(&server_name)
-            )),
-        );
+        return Err(FdwError::new(
+            SqlState::InsufficientPrivilege,
+            format!("user \"{user}\" has no AWS keys for this server and may not use the database server's own credentials"),
+        )
+        .with_hint(format!(
+            "Create a user mapping with keys: CREATE USER MAPPING FOR \"{user}\" SERVER {} OPTIONS (access_key '...', secret_key '...'); \
+             or ask a superuser to set ambient_credentials 'true' on it.",
+            row::quote_ident(server_name)
+        ))
+        .for_server(server_name));
     }
-    ScanConfig {
-        server_name,
+    Ok(ScanConfig {
+        server_name: server_name.to_string(),
         settings: ConnectionSettings {
             server,
             keys: mapping.keys,
         },
         sources,
+    })
+}
+
+/// Every aws_sts server (of the wrapper `fdw_id`), for an aggregator to choose from.
+fn aws_sts_servers(fdw_id: pg_sys::Oid) -> Vec<Candidate<pg_sys::Oid>> {
+    let mut server_ids = Vec::new();
+    // SAFETY: a plain catalog scan of pg_foreign_server under AccessShareLock, closed
+    // before any other catalog access.
+    unsafe {
+        let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+        let relation = pg_sys::table_open(pg_sys::ForeignServerRelationId, lock);
+        let scan = pg_sys::table_beginscan_catalog(relation, 0, ptr::null_mut());
+        loop {
+            let tuple = pg_sys::heap_getnext(scan, pg_sys::ScanDirection::ForwardScanDirection);
+            if tuple.is_null() {
+                break;
+            }
+            let form = pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_foreign_server>(tuple);
+            if (*form).srvfdw == fdw_id {
+                server_ids.push((*form).oid);
+            }
+        }
+        pg_sys::table_endscan(scan);
+        pg_sys::table_close(relation, lock);
+    }
+    server_ids
+        .into_iter()
+        .map(|id| {
+            let (name, kind) = server_of(id);
+            Candidate {
+                id,
+                name,
+                is_aggregator: matches!(kind, ServerKind::Aggregator(_)),
+            }
+        })
+        .collect()
+}
+
+/// The members an aggregator scan calls, each resolved for `user_id` (or the error that
+/// member gives: no USAGE on it, no keys, ...).
+fn aggregator_members(
+    aggregator_id: pg_sys::Oid,
+    options: &AggregatorOptions,
+    pinned_names: Option<&[String]>,
+    user_id: pg_sys::Oid,
+    enforce_policy: bool,
+) -> Vec<Result<ScanConfig, FdwError>> {
+    // SAFETY: GetForeignServer errors out itself for an unknown server.
+    let fdw_id = unsafe { (*pg_sys::GetForeignServer(aggregator_id)).fdwid };
+    aggregate::select_members(&aws_sts_servers(fdw_id), &options.patterns, pinned_names)
+        .into_iter()
+        .map(|member| {
+            // SAFETY: an ACL check of an existing server for an existing role.
+            let allowed = unsafe {
+                pg_sys::pg_foreign_server_aclcheck(
+                    member.id,
+                    user_id,
+                    pg_sys::ACL_USAGE as pg_sys::AclMode,
+                ) == pg_sys::AclResult::ACLCHECK_OK
+            };
+            if enforce_policy && !allowed {
+                return Err(FdwError::new(
+                    SqlState::InsufficientPrivilege,
+                    format!("permission denied for foreign server {}", member.name),
+                )
+                .with_hint(format!(
+                    "GRANT USAGE ON FOREIGN SERVER {} to the user.",
+                    row::quote_ident(&member.name)
+                ))
+                .for_server(&member.name));
+            }
+            match server_of(member.id).1 {
+                ServerKind::Connection(server) => {
+                    try_scan_config(member.id, &member.name, server, user_id, enforce_policy)
+                }
+                ServerKind::Aggregator(_) => unreachable!("select_members leaves aggregators out"),
+            }
+        })
+        .collect()
+}
+
+/// What a scan calls: the members of an aggregator, or the one server.
+struct ScanPlan {
+    server_name: String,
+    members: Vec<Result<ScanConfig, FdwError>>,
+    concurrency: usize,
+    on_error: OnError,
+    aggregator: bool,
+}
+
+fn scan_plan(
+    server_id: pg_sys::Oid,
+    pinned_names: Option<&[String]>,
+    user_id: pg_sys::Oid,
+    enforce_policy: bool,
+) -> ScanPlan {
+    let (server_name, kind) = server_of(server_id);
+    match kind {
+        ServerKind::Connection(server) => {
+            let config = try_scan_config(server_id, &server_name, server, user_id, enforce_policy);
+            if enforce_policy {
+                if let Err(error) = &config {
+                    report(error.clone());
+                }
+            }
+            ScanPlan {
+                server_name,
+                members: vec![config],
+                concurrency: 1,
+                on_error: OnError::Fail,
+                aggregator: false,
+            }
+        }
+        ServerKind::Aggregator(options) => ScanPlan {
+            members: aggregator_members(server_id, &options, pinned_names, user_id, enforce_policy),
+            server_name,
+            concurrency: options.concurrency,
+            on_error: options.on_error,
+            aggregator: true,
+        },
     }
 }
 
@@ -453,55 +590,241 @@ struct ScanStats {
     aws_time: Duration,
 }
 
-/// The identity for the scan's settings: from the backend's cache when fresh, else from STS
-/// (and then cached).
-fn fetch_identity(config: &ScanConfig, stats: &mut ScanStats) -> CallerIdentity {
-    let settings = &config.settings;
-    let cached = IDENTITY_CACHE.with(|cache| cache.borrow().get(settings, Instant::now()).cloned());
-    if let Some(identity) = cached {
-        stats.cache_hits += 1;
-        return identity;
+fn warn(error: &FdwError) {
+    let mut report = ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_WARNING,
+        error.message.clone(),
+        "aws_sts",
+    );
+    if let Some(hint) = &error.hint {
+        report = report.set_hint(format!(
+            "{hint} (on_error 'skip' left this server's row out)"
+        ));
     }
-    let started = Instant::now();
-    let answer = block_on(|| sts::get_caller_identity(settings));
-    stats.aws_calls += 1;
-    stats.aws_time += started.elapsed();
-    let answer = answer.unwrap_or_else(|error| report(error.for_server(&config.server_name)));
-    IDENTITY_CACHE.with(|cache| {
-        cache.borrow_mut().put(
-            settings,
-            answer.identity.clone(),
-            answer.credentials_expiry,
-            &config.sources,
-            Instant::now(),
-            SystemTime::now(),
-        )
-    });
-    answer.identity
+    report.report(PgLogLevel::WARNING);
+}
+
+/// Every member's identity: from the backend's cache when fresh, else from STS, called
+/// `concurrency` at a time (and then cached). A member's error fails the scan, or with
+/// on_error 'skip' leaves its row out with a WARNING.
+fn fetch_rows(plan: &ScanPlan, stats: &mut ScanStats) -> Vec<(String, CallerIdentity)> {
+    let now = Instant::now();
+    let mut outcomes: Vec<Option<Result<CallerIdentity, FdwError>>> =
+        vec![None; plan.members.len()];
+    let mut pending: Vec<(usize, &ScanConfig)> = Vec::new();
+    for (index, member) in plan.members.iter().enumerate() {
+        match member {
+            Err(error) => outcomes[index] = Some(Err(error.clone())),
+            Ok(config) => match IDENTITY_CACHE
+                .with(|cache| cache.borrow().get(&config.settings, now).cloned())
+            {
+                Some(identity) => {
+                    stats.cache_hits += 1;
+                    outcomes[index] = Some(Ok(identity));
+                }
+                None => pending.push((index, config)),
+            },
+        }
+    }
+    if !pending.is_empty() {
+        let started = Instant::now();
+        let answers = block_on(|| {
+            futures_util::stream::iter(pending.iter().map(|&(index, config)| async move {
+                (index, sts::get_caller_identity(&config.settings).await)
+            }))
+            .buffer_unordered(plan.concurrency)
+            .collect::<Vec<_>>()
+        });
+        stats.aws_calls += pending.len() as u64;
+        stats.aws_time += started.elapsed();
+        for (index, answer) in answers {
+            let Ok(config) = &plan.members[index] else {
+                continue;
+            };
+            outcomes[index] = Some(match answer {
+                Ok(answer) => {
+                    IDENTITY_CACHE.with(|cache| {
+                        cache.borrow_mut().put(
+                            &config.settings,
+                            answer.identity.clone(),
+                            answer.credentials_expiry,
+                            &config.sources,
+                            Instant::now(),
+                            SystemTime::now(),
+                        )
+                    });
+                    Ok(answer.identity)
+                }
+                Err(error) => Err(error.for_server(&config.server_name)),
+            });
+        }
+    }
+    let mut rows = Vec::new();
+    for (member, outcome) in plan.members.iter().zip(outcomes) {
+        match outcome {
+            Some(Ok(identity)) => {
+                let name = member
+                    .as_ref()
+                    .map(|config| config.server_name.clone())
+                    .unwrap_or_default();
+                rows.push((name, identity));
+            }
+            Some(Err(error)) if plan.on_error == OnError::Skip => warn(&error),
+            Some(Err(error)) => report(error),
+            None => {}
+        }
+    }
+    rows
 }
 
 /// Per-scan state, kept in the executor's memory context and dropped with it, so it is
 /// freed on error too (EndForeignScan is not called then).
 struct ScanState {
-    config: ScanConfig,
+    plan: ScanPlan,
     /// For each attribute of the foreign table, the column it reads; None for dropped ones.
     columns: Vec<Option<Column>>,
     attinmeta: *mut pg_sys::AttInMetadata,
-    identity: Option<CallerIdentity>,
-    returned: bool,
+    /// One row per member server that answered, fetched on the first IterateForeignScan.
+    rows: Option<Vec<(String, CallerIdentity)>>,
+    next_row: usize,
     stats: ScanStats,
+}
+
+/// The `sp_connection_name` values the query pins with `=` or `IN (...)` quals, if any:
+/// an aggregator calls only those members. Other quals are left to the executor.
+fn pinned_connection_names(
+    baserel: *mut pg_sys::RelOptInfo,
+    relation_id: pg_sys::Oid,
+) -> Option<Vec<String>> {
+    let column = CString::new(Column::SpConnectionName.name()).unwrap_or_default();
+    // SAFETY: reads the planner's restriction clauses of this relation: node tags are
+    // checked before each cast, and Const values are converted as text (or text[]) only
+    // when their type says so.
+    unsafe {
+        let attnum = pg_sys::get_attnum(relation_id, column.as_ptr());
+        if attnum == pg_sys::InvalidAttrNumber as pg_sys::AttrNumber {
+            return None;
+        }
+        let is_column = |node: *mut pg_sys::Node| {
+            !node.is_null()
+                && (*node).type_ == pg_sys::NodeTag::T_Var
+                && (*(node as *mut pg_sys::Var)).varattno == attnum
+                && (*(node as *mut pg_sys::Var)).varno as u32 == (*baserel).relid
+        };
+        let constant = |node: *mut pg_sys::Node| -> Option<*mut pg_sys::Const> {
+            (!node.is_null()
+                && (*node).type_ == pg_sys::NodeTag::T_Const
+                && !(*(node as *mut pg_sys::Const)).constisnull)
+                .then_some(node as *mut pg_sys::Const)
+        };
+        let mut pinned: Option<Vec<String>> = None;
+        for info in
+            pgrx::PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).baserestrictinfo).iter_ptr()
+        {
+            let clause = (*info).clause as *mut pg_sys::Node;
+            let names: Option<Vec<String>> = match (*clause).type_ {
+                pg_sys::NodeTag::T_OpExpr
+                    if (*(clause as *mut pg_sys::OpExpr)).opno
+                        == pg_sys::Oid::from(pg_sys::TextEqualOperator) =>
+                {
+                    let args = pgrx::PgList::<pg_sys::Node>::from_pg(
+                        (*(clause as *mut pg_sys::OpExpr)).args,
+                    );
+                    match (args.get_ptr(0), args.get_ptr(1)) {
+                        (Some(left), Some(right)) if is_column(left) => constant(right),
+                        (Some(left), Some(right)) if is_column(right) => constant(left),
+                        _ => None,
+                    }
+                    .filter(|value| (**value).consttype == pg_sys::TEXTOID)
+                    .and_then(|value| String::from_datum((*value).constvalue, false))
+                    .map(|name| vec![name])
+                }
+                pg_sys::NodeTag::T_ScalarArrayOpExpr => {
+                    let expr = clause as *mut pg_sys::ScalarArrayOpExpr;
+                    let args = pgrx::PgList::<pg_sys::Node>::from_pg((*expr).args);
+                    match (args.get_ptr(0), args.get_ptr(1)) {
+                        (Some(left), Some(right))
+                            if (*expr).useOr
+                                && (*expr).opno == pg_sys::Oid::from(pg_sys::TextEqualOperator)
+                                && is_column(left) =>
+                        {
+                            constant(right)
+                                .filter(|value| (**value).consttype == pg_sys::TEXTARRAYOID)
+                                .and_then(|value| {
+                                    Vec::<Option<String>>::from_datum((*value).constvalue, false)
+                                })
+                                .map(|names| names.into_iter().flatten().collect())
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            if let Some(names) = names {
+                pinned = Some(match pinned {
+                    None => names,
+                    Some(previous) => previous
+                        .into_iter()
+                        .filter(|name| names.contains(name))
+                        .collect(),
+                });
+            }
+        }
+        pinned
+    }
+}
+
+/// The pinned names travel from the planner to the executor in the ForeignScan's
+/// fdw_private: one String node holding JSON (`null` when nothing is pinned).
+fn pinned_to_private(pinned: Option<&[String]>) -> *mut pg_sys::List {
+    let json = CString::new(serde_json::to_string(&pinned).unwrap_or_default()).unwrap_or_default();
+    // SAFETY: a one-element List of a String node, palloc'd in the planner's context.
+    unsafe {
+        pg_sys::lappend(
+            ptr::null_mut(),
+            pg_sys::makeString(pg_sys::pstrdup(json.as_ptr())).cast(),
+        )
+    }
+}
+
+fn pinned_from_private(private: *mut pg_sys::List) -> Option<Vec<String>> {
+    // SAFETY: fdw_private is NIL or what pinned_to_private built (copied by the plan cache).
+    let json = unsafe {
+        let items = pgrx::PgList::<pg_sys::String>::from_pg(private);
+        let node = items.get_ptr(0)?;
+        cstr_to_string((*node).sval)
+    };
+    serde_json::from_str(&json).ok().flatten()
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn get_foreign_rel_size(
     _root: *mut pg_sys::PlannerInfo,
     baserel: *mut pg_sys::RelOptInfo,
-    _foreign_table_id: pg_sys::Oid,
+    foreign_table_id: pg_sys::Oid,
 ) {
+    // SAFETY: GetForeignTable errors out itself for an unknown table.
+    let server_id = unsafe { (*pg_sys::GetForeignTable(foreign_table_id)).serverid };
+    // GetCallerIdentity answers one row per server: one, or one per aggregator member.
+    let rows = match server_of(server_id).1 {
+        ServerKind::Connection(_) => 1,
+        ServerKind::Aggregator(options) => {
+            let pinned = pinned_connection_names(baserel, foreign_table_id);
+            // SAFETY: the planner's RelOptInfo; fdw_private is ours to set.
+            unsafe { (*baserel).fdw_private = pinned_to_private(pinned.as_deref()).cast() };
+            // SAFETY: GetForeignServer errors out itself for an unknown server.
+            let fdw_id = unsafe { (*pg_sys::GetForeignServer(server_id)).fdwid };
+            aggregate::select_members(
+                &aws_sts_servers(fdw_id),
+                &options.patterns,
+                pinned.as_deref(),
+            )
+            .len()
+        }
+    };
     // SAFETY: the planner hands us its RelOptInfo to fill in.
     unsafe {
-        // GetCallerIdentity answers exactly one row.
-        (*baserel).rows = 1.0;
+        (*baserel).rows = rows.max(1) as f64;
     }
 }
 
@@ -548,7 +871,7 @@ unsafe extern "C-unwind" fn get_foreign_plan(
             local_quals,
             (*baserel).relid,
             ptr::null_mut(),
-            ptr::null_mut(),
+            (*baserel).fdw_private.cast(),
             ptr::null_mut(),
             ptr::null_mut(),
             outer_plan,
@@ -574,7 +897,11 @@ unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanSta
             (*relation).rd_att,
         )
     };
-    let config = scan_config(server_id, scan_user(node), true);
+    // SAFETY: the plan node of this scan.
+    let pinned = pinned_from_private(unsafe {
+        (*((*node).ss.ps.plan as *const pg_sys::ForeignScan)).fdw_private
+    });
+    let plan = scan_plan(server_id, pinned.as_deref(), scan_user(node), true);
     // SAFETY: the descriptor's attributes are read by index below its natts.
     let natts = unsafe { (*tupdesc).natts } as usize;
     let columns = (0..natts)
@@ -588,7 +915,7 @@ unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanSta
             // SAFETY: options of an existing column of this foreign table.
             let column_options = def_elems(unsafe { pg_sys::GetForeignColumnOptions(relation_id, attribute.attnum) });
             let column_options = options::parse_column(&column_options)
-                .unwrap_or_else(|error| report(error.for_server(&config.server_name)));
+                .unwrap_or_else(|error| report(error.for_server(&plan.server_name)));
             let wanted = column_options.column_name.unwrap_or(attribute_name);
             match Column::by_name(&wanted) {
                 Some(column) => Some(column),
@@ -601,7 +928,7 @@ unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanSta
                         "Valid columns are: {}. Rename the column, or map it with OPTIONS (column_name '...').",
                         row::column_names().join(", ")
                     ))
-                    .for_server(&config.server_name),
+                    .for_server(&plan.server_name),
                 ),
             }
         })
@@ -609,11 +936,11 @@ unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanSta
     // SAFETY: builds input-function metadata for the descriptor in the query's memory context.
     let attinmeta = unsafe { pg_sys::TupleDescGetAttInMetadata(tupdesc) };
     let state = ScanState {
-        config,
+        plan,
         columns,
         attinmeta,
-        identity: None,
-        returned: false,
+        rows: None,
+        next_row: 0,
         stats: ScanStats::default(),
     };
     let state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state);
@@ -636,18 +963,22 @@ unsafe extern "C-unwind" fn iterate_foreign_scan(
         }
         (slot, &mut *((*node).fdw_state as *mut ScanState))
     };
-    if state.returned {
-        return slot;
+    if state.rows.is_none() {
+        state.rows = Some(fetch_rows(&state.plan, &mut state.stats));
     }
-    let identity = state
-        .identity
-        .get_or_insert_with(|| fetch_identity(&state.config, &mut state.stats));
+    let Some((server_name, identity)) = state
+        .rows
+        .as_ref()
+        .and_then(|rows| rows.get(state.next_row))
+    else {
+        return slot;
+    };
     let values: Vec<Option<CString>> = state
         .columns
         .iter()
         .map(|column| {
             column
-                .and_then(|column| column.value(identity, &state.config.server_name))
+                .and_then(|column| column.value(identity, server_name))
                 .map(|text| {
                     CString::new(text).unwrap_or_else(|_| {
                         report(
@@ -655,7 +986,7 @@ unsafe extern "C-unwind" fn iterate_foreign_scan(
                                 SqlState::UnableToCreateReply,
                                 "the AWS answer contains a NUL character",
                             )
-                            .for_server(&state.config.server_name),
+                            .for_server(server_name),
                         )
                     })
                 })
@@ -675,7 +1006,7 @@ unsafe extern "C-unwind" fn iterate_foreign_scan(
         let tuple = pg_sys::BuildTupleFromCStrings(state.attinmeta, pointers.as_mut_ptr());
         pg_sys::ExecStoreHeapTuple(tuple, slot, false);
     }
-    state.returned = true;
+    state.next_row += 1;
     slot
 }
 
@@ -684,8 +1015,8 @@ unsafe extern "C-unwind" fn rescan_foreign_scan(node: *mut pg_sys::ForeignScanSt
     // SAFETY: fdw_state is our ScanState (set in BeginForeignScan) or NULL.
     unsafe {
         if let Some(state) = ((*node).fdw_state as *mut ScanState).as_mut() {
-            // The identity does not change within a query: a rescan returns it again.
-            state.returned = false;
+            // Identities do not change within a query: a rescan returns the same rows.
+            state.next_row = 0;
         }
     }
 }
@@ -700,22 +1031,52 @@ unsafe extern "C-unwind" fn explain_foreign_scan(
     node: *mut pg_sys::ForeignScanState,
     es: *mut pg_sys::ExplainState,
 ) {
-    // SAFETY: the plan node and relation of the scan being explained.
-    let server_id = unsafe { (*((*node).ss.ps.plan as *const pg_sys::ForeignScan)).fs_server };
+    // SAFETY: the plan node of the scan being explained.
+    let (server_id, pinned) = unsafe {
+        let plan = (*node).ss.ps.plan as *const pg_sys::ForeignScan;
+        ((*plan).fs_server, pinned_from_private((*plan).fdw_private))
+    };
     // Shows what a scan would do without doing it: no AWS call, no secret.
-    let config = scan_config(server_id, scan_user(node), false);
-    let server = &config.settings.server;
-    let region = block_on(|| sts::resolve_region(server));
-    let mut properties = vec![
-        ("AWS Server", config.server_name.clone()),
-        ("AWS Region", region.to_string()),
-        (
+    let plan = scan_plan(server_id, pinned.as_deref(), scan_user(node), false);
+    let configs: Vec<&ScanConfig> = plan
+        .members
+        .iter()
+        .filter_map(|member| member.as_ref().ok())
+        .collect();
+    let mut properties = Vec::new();
+    if plan.aggregator {
+        properties.push(("AWS Aggregator", plan.server_name.clone()));
+        let names: Vec<&str> = configs
+            .iter()
+            .map(|config| config.server_name.as_str())
+            .collect();
+        properties.push((
+            "AWS Servers",
+            if names.is_empty() {
+                "(none)".to_string()
+            } else {
+                names.join(", ")
+            },
+        ));
+        properties.push(("AWS Concurrency", plan.concurrency.to_string()));
+        let on_error = if plan.on_error == OnError::Skip {
+            "skip"
+        } else {
+            "fail"
+        };
+        properties.push(("AWS On Error", on_error.to_string()));
+    } else if let Some(config) = configs.first() {
+        let server = &config.settings.server;
+        let region = block_on(|| sts::resolve_region(server));
+        properties.push(("AWS Server", config.server_name.clone()));
+        properties.push(("AWS Region", region.to_string()));
+        properties.push((
             "AWS Endpoint",
             sts::endpoint_for_messages(server, region.as_ref()),
-        ),
-        ("AWS Credentials", config.settings.credential_source()),
-        ("AWS Timeout", sts::human_duration(server.timeout)),
-    ];
+        ));
+        properties.push(("AWS Credentials", config.settings.credential_source()));
+        properties.push(("AWS Timeout", sts::human_duration(server.timeout)));
+    }
     // SAFETY: the ExplainState of this EXPLAIN; fdw_state is our ScanState once the scan ran.
     let (analyze, timing, state) = unsafe {
         (
@@ -736,14 +1097,24 @@ unsafe extern "C-unwind" fn explain_foreign_scan(
             }
         }
         _ => {
-            let lookup = IDENTITY_CACHE
-                .with(|cache| cache.borrow().lookup(&config.settings, Instant::now()));
-            let cache = match lookup {
-                Lookup::Disabled => "off",
-                Lookup::Miss => "miss (the scan will call STS)",
-                Lookup::Hit { .. } => "hit",
+            let now = Instant::now();
+            let lookups: Vec<Lookup> = IDENTITY_CACHE.with(|cache| {
+                configs
+                    .iter()
+                    .map(|config| cache.borrow().lookup(&config.settings, now))
+                    .collect()
+            });
+            let hits = lookups
+                .iter()
+                .filter(|lookup| matches!(lookup, Lookup::Hit { .. }))
+                .count();
+            let cache = match lookups.as_slice() {
+                [Lookup::Disabled] => "off".to_string(),
+                [Lookup::Miss] => "miss (the scan will call STS)".to_string(),
+                [Lookup::Hit { .. }] => "hit".to_string(),
+                _ => format!("{hits} of {} servers cached", lookups.len()),
             };
-            properties.push(("AWS Cache", cache.to_string()));
+            properties.push(("AWS Cache", cache));
         }
     }
     for (label, value) in properties {

@@ -5,6 +5,7 @@
 //! (the embedded async runtime), [`cache`] (the identity cache) and, with the `pg` feature, the thin FDW glue in `fdw`.
 //! Everything but `fdw` is free of Postgres and tested with plain `cargo test`.
 
+pub mod aggregate;
 pub mod cache;
 pub mod error;
 pub mod options;

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::aggregate::{self, AggregatorOptions, OnError};
 use crate::error::{FdwError, SqlState};
 
 /// The catalog an option list belongs to (the validator's second argument).
@@ -82,6 +83,26 @@ const VALID_OPTIONS: &[OptionSpec] = &[
     },
     OptionSpec {
         name: "cache_ttl",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "type",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "connections",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "concurrency",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "on_error",
         catalog: Catalog::Server,
         secret: false,
     },
@@ -221,7 +242,7 @@ pub fn validate(
         check_known(catalog, name)?;
     }
     match catalog {
-        Catalog::Server => parse_server(options).map(drop),
+        Catalog::Server => parse_server_kind(options).map(drop),
         Catalog::UserMapping => {
             let parsed = parse_user_mapping(options)?;
             if parsed.ambient_credentials && !is_superuser {
@@ -299,6 +320,71 @@ fn find<'a>(options: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .iter()
         .find(|(key, _)| key == name)
         .map(|(_, value)| value.as_str())
+}
+
+/// The options only an aggregator server takes.
+const AGGREGATOR_OPTIONS: [&str; 4] = ["type", "connections", "concurrency", "on_error"];
+
+/// A server is one AWS connection, or an aggregator over other servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerKind {
+    Connection(ServerOptions),
+    Aggregator(AggregatorOptions),
+}
+
+/// Parses a server's options into a connection or an aggregator.
+pub fn parse_server_kind(options: &[(String, String)]) -> Result<ServerKind, FdwError> {
+    for (name, _) in options {
+        check_known(Catalog::Server, name)?;
+    }
+    match find(options, "type").map(str::to_ascii_lowercase).as_deref() {
+        Some("aggregator") => {
+            if let Some((name, _)) = options.iter().find(|(name, _)| !AGGREGATOR_OPTIONS.contains(&name.as_str())) {
+                return Err(FdwError::new(
+                    SqlState::InvalidOptionName,
+                    format!("option \"{name}\" does not apply to an aggregator server"),
+                )
+                .with_hint("Set it on the member servers; an aggregator takes type, connections, concurrency and on_error."));
+            }
+            let Some(connections) = find(options, "connections") else {
+                return Err(FdwError::new(
+                    SqlState::OptionNameNotFound,
+                    "an aggregator server needs option \"connections\"",
+                )
+                .with_hint("Name the member servers, with wildcards: OPTIONS (type 'aggregator', connections 'aws_*')."));
+            };
+            Ok(ServerKind::Aggregator(AggregatorOptions {
+                patterns: aggregate::parse_patterns(connections)?,
+                concurrency: find(options, "concurrency")
+                    .map(aggregate::parse_concurrency)
+                    .transpose()?
+                    .unwrap_or(aggregate::DEFAULT_CONCURRENCY),
+                on_error: find(options, "on_error")
+                    .map(aggregate::parse_on_error)
+                    .transpose()?
+                    .unwrap_or(OnError::Fail),
+            }))
+        }
+        Some("connection") | None => {
+            if let Some((name, _)) = options
+                .iter()
+                .find(|(name, _)| name != "type" && AGGREGATOR_OPTIONS.contains(&name.as_str()))
+            {
+                return Err(FdwError::new(
+                    SqlState::InvalidOptionName,
+                    format!("option \"{name}\" applies only to an aggregator server"),
+                )
+                .with_hint("Add type 'aggregator' to make this server an aggregator over other servers."));
+            }
+            parse_server(options).map(ServerKind::Connection)
+        }
+        Some(_) => Err(invalid_value(
+            "type",
+            find(options, "type").unwrap_or_default(),
+            "neither 'connection' nor 'aggregator'",
+            "Leave type out for an AWS connection, or set type 'aggregator' with connections 'pattern, ...'.",
+        )),
+    }
 }
 
 /// Parses and validates server options. Unknown names are rejected.
@@ -714,6 +800,42 @@ mod tests {
             let err = parse_server(&opts(&[bad])).unwrap_err();
             assert_eq!(err.state, SqlState::InvalidAttributeValue, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn aggregator_servers_take_their_own_options() {
+        let parsed =
+            parse_server_kind(&opts(&[("type", "aggregator"), ("connections", "aws_*")])).unwrap();
+        assert_eq!(
+            parsed,
+            ServerKind::Aggregator(AggregatorOptions {
+                patterns: vec!["aws_*".into()],
+                concurrency: 25,
+                on_error: OnError::Fail
+            })
+        );
+        let err = parse_server_kind(&opts(&[("type", "aggregator")])).unwrap_err();
+        assert_eq!(err.state, SqlState::OptionNameNotFound);
+        let err = parse_server_kind(&opts(&[
+            ("type", "aggregator"),
+            ("connections", "a"),
+            ("region", "us-east-1"),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "option \"region\" does not apply to an aggregator server"
+        );
+        let err = parse_server_kind(&opts(&[("concurrency", "5")])).unwrap_err();
+        assert_eq!(
+            err.message,
+            "option \"concurrency\" applies only to an aggregator server"
+        );
+        assert!(parse_server_kind(&opts(&[("type", "cluster")])).is_err());
+        assert!(matches!(
+            parse_server_kind(&opts(&[("type", "connection"), ("region", "eu-west-1")])).unwrap(),
+            ServerKind::Connection(_)
+        ));
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub const FAULT_USER_ID: &str = "AIDAFAULTFREE";
 pub enum Fault {
     /// A valid GetCallerIdentity answer.
     Answer,
+    /// A valid answer after this delay (a distant endpoint).
+    Delayed(Duration),
     /// An AWS error document with this HTTP status and error code.
     Error(u16, &'static str),
     /// HTTP 200 carrying an AWS error document instead of an answer.
@@ -164,6 +166,10 @@ fn serve(
             .unwrap_or_else(|| default.clone());
         match fault {
             Fault::Answer => respond(&mut stream, 200, "text/xml", answer_xml().as_bytes()),
+            Fault::Delayed(delay) => {
+                thread::sleep(delay);
+                respond(&mut stream, 200, "text/xml", answer_xml().as_bytes())
+            }
             Fault::Error(status, code) => {
                 respond(&mut stream, status, "text/xml", error_xml(code).as_bytes())
             }

@@ -58,6 +58,13 @@ static SETUP: Once = Once::new();
 /// test binary run).
 pub fn connect() -> postgres::Client {
     SETUP.call_once(|| {
+        // Each test binary starts from an empty moto account (binaries run one at a time).
+        let mut reset = TcpStream::connect(("127.0.0.1", moto_port())).expect("moto is running (make test starts it)");
+        write!(reset, "POST /moto-api/reset HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        reset.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "moto reset: {answer}");
         let mut admin = connect_to("postgres", "postgres");
         admin
             .batch_execute(&format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
@@ -69,6 +76,29 @@ pub fn connect() -> postgres::Client {
         client.batch_execute("CREATE EXTENSION aws_sts").unwrap();
     });
     connect_to(DATABASE, "postgres")
+}
+
+/// A superuser connection that collects the notices (WARNINGs) the server sends.
+pub fn connect_collecting_notices() -> (
+    postgres::Client,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    connect();
+    let notices = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = notices.clone();
+    let client = postgres::Config::new()
+        .host("127.0.0.1")
+        .port(pg_port())
+        .user("postgres")
+        .dbname(DATABASE)
+        .notice_callback(move |notice| {
+            sink.lock()
+                .unwrap()
+                .push(format!("{}: {}", notice.code().code(), notice.message()))
+        })
+        .connect(postgres::NoTls)
+        .unwrap();
+    (client, notices)
 }
 
 pub fn connect_as(user: &str) -> postgres::Client {

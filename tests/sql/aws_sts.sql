@@ -142,6 +142,19 @@ EXPLAIN (COSTS OFF) SELECT arn FROM assumed.aws_sts_caller_identity;
 SELECT a.arn AS moto_default, b.arn AS alice
 FROM public.aws_sts_caller_identity a CROSS JOIN alice.aws_sts_caller_identity b;
 
+-- An aggregator server (Steampipe's type = "aggregator"): one row per member server whose
+-- name matches connections, called concurrently; sp_connection_name quals prune members.
+CREATE SERVER aws_all FOREIGN DATA WRAPPER aws_sts OPTIONS (type 'aggregator', connections 'a*');
+CREATE SCHEMA everywhere;
+IMPORT FOREIGN SCHEMA aws FROM SERVER aws_all INTO everywhere;
+SELECT sp_connection_name, arn FROM everywhere.aws_sts_caller_identity ORDER BY 1;
+EXPLAIN (COSTS OFF) SELECT arn FROM everywhere.aws_sts_caller_identity;
+EXPLAIN (COSTS OFF) SELECT arn FROM everywhere.aws_sts_caller_identity WHERE sp_connection_name IN ('alice', 'aws');
+CREATE SERVER bad FOREIGN DATA WRAPPER aws_sts OPTIONS (type 'aggregator');
+CREATE SERVER bad FOREIGN DATA WRAPPER aws_sts OPTIONS (type 'aggregator', connections 'a*', region 'us-east-1');
+CREATE SERVER bad FOREIGN DATA WRAPPER aws_sts OPTIONS (type 'aggregator', connections 'a*', on_error 'ignore');
+CREATE SERVER bad FOREIGN DATA WRAPPER aws_sts OPTIONS (concurrency '5');
+
 -- A user who is not a superuser: no keys, no ambient credentials.
 CREATE ROLE analyst LOGIN;
 GRANT USAGE ON FOREIGN SERVER alice TO analyst;

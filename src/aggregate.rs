@@ -1,0 +1,202 @@
+//! Aggregator servers (Steampipe's `type = "aggregator"`): which member servers a scan
+//! calls, from the `connections` patterns and the `sp_connection_name` quals.
+
+use crate::error::{FdwError, SqlState};
+
+pub const DEFAULT_CONCURRENCY: usize = 25;
+const MAX_CONCURRENCY: usize = 1000;
+
+/// What an aggregator does when a member server fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// The query fails with the member's error (Steampipe's behaviour).
+    Fail,
+    /// The member's row is left out with a WARNING naming it.
+    Skip,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregatorOptions {
+    /// Glob patterns (`*`, `?`) over server names, as Steampipe's `connections`.
+    pub patterns: Vec<String>,
+    /// How many member servers are called at once.
+    pub concurrency: usize,
+    pub on_error: OnError,
+}
+
+fn invalid(name: &str, value: &str, why: &str, hint: &str) -> FdwError {
+    FdwError::new(
+        SqlState::InvalidAttributeValue,
+        format!("invalid value \"{value}\" for option \"{name}\": {why}"),
+    )
+    .with_hint(hint.to_string())
+}
+
+/// Parses `connections 'aws_*, billing'`: a comma-separated list of server name patterns.
+pub fn parse_patterns(value: &str) -> Result<Vec<String>, FdwError> {
+    let patterns: Vec<String> = value
+        .split(',')
+        .map(|part| part.trim().to_string())
+        .collect();
+    let valid = |pattern: &String| {
+        !pattern.is_empty()
+            && pattern
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '$' | '*' | '?'))
+    };
+    if patterns.iter().all(valid) {
+        Ok(patterns)
+    } else {
+        Err(invalid(
+            "connections",
+            value,
+            "not a list of server name patterns",
+            "Give server names separated by commas; * matches any run of characters and ? one character ('aws_*, billing').",
+        ))
+    }
+}
+
+pub fn parse_concurrency(value: &str) -> Result<usize, FdwError> {
+    match value.trim().parse::<usize>() {
+        Ok(concurrency) if (1..=MAX_CONCURRENCY).contains(&concurrency) => Ok(concurrency),
+        _ => Err(invalid(
+            "concurrency",
+            value,
+            "not a whole number from 1 to 1000",
+            "Give how many member servers may be called at once (default 25).",
+        )),
+    }
+}
+
+pub fn parse_on_error(value: &str) -> Result<OnError, FdwError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "fail" => Ok(OnError::Fail),
+        "skip" => Ok(OnError::Skip),
+        _ => Err(invalid(
+            "on_error",
+            value,
+            "neither 'fail' nor 'skip'",
+            "'fail' fails the query on a member's error; 'skip' leaves that member's row out with a WARNING.",
+        )),
+    }
+}
+
+/// Glob matching as Steampipe's connection wildcards: `*` any run, `?` one character.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let name: Vec<char> = name.chars().collect();
+    let (mut p, mut n) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while n < name.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == name[n]) {
+            p += 1;
+            n += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            backtrack = Some((p, n));
+            p += 1;
+        } else if let Some((star, matched)) = backtrack {
+            p = star + 1;
+            n = matched + 1;
+            backtrack = Some((star, matched + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+/// A server an aggregator may call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate<Id> {
+    pub id: Id,
+    pub name: String,
+    pub is_aggregator: bool,
+}
+
+/// The members a scan calls: non-aggregator servers matching a pattern, and, when the query
+/// pins `sp_connection_name` (`=` or `IN`), only those names. Sorted by name.
+pub fn select_members<Id: Clone>(
+    candidates: &[Candidate<Id>],
+    patterns: &[String],
+    pinned_names: Option<&[String]>,
+) -> Vec<Candidate<Id>> {
+    let mut members: Vec<Candidate<Id>> = candidates
+        .iter()
+        .filter(|candidate| !candidate.is_aggregator)
+        .filter(|candidate| {
+            patterns
+                .iter()
+                .any(|pattern| glob_match(pattern, &candidate.name))
+        })
+        .filter(|candidate| pinned_names.is_none_or(|names| names.contains(&candidate.name)))
+        .cloned()
+        .collect();
+    members.sort_by(|a, b| a.name.cmp(&b.name));
+    members
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_as_steampipe_wildcards() {
+        assert!(glob_match("aws_*", "aws_prod"));
+        assert!(glob_match("aws_*", "aws_"));
+        assert!(!glob_match("aws_*", "gcp_prod"));
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("aws_?", "aws_1"));
+        assert!(!glob_match("aws_?", "aws_12"));
+        assert!(glob_match("*_prod_*", "aws_prod_eu"));
+        assert!(glob_match("a*b*c", "axxbyyc"));
+        assert!(!glob_match("a*b*c", "axxbyy"));
+        assert!(glob_match("exact", "exact"));
+        assert!(!glob_match("exact", "exactly"));
+    }
+
+    #[test]
+    fn options_are_checked() {
+        assert_eq!(
+            parse_patterns("aws_*, billing").unwrap(),
+            vec!["aws_*", "billing"]
+        );
+        assert!(parse_patterns("aws_*,,x").is_err());
+        assert!(parse_patterns("aws prod").is_err());
+        assert_eq!(parse_concurrency("100").unwrap(), 100);
+        assert!(parse_concurrency("0").is_err());
+        assert!(parse_concurrency("1001").is_err());
+        assert_eq!(parse_on_error("Skip").unwrap(), OnError::Skip);
+        assert!(parse_on_error("ignore").is_err());
+    }
+
+    #[test]
+    fn members_are_matching_non_aggregators_pruned_by_pinned_names() {
+        let candidates: Vec<Candidate<u32>> = [
+            ("aws_b", false),
+            ("aws_a", false),
+            ("aws_all", true),
+            ("gcp", false),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(id, (name, is_aggregator))| Candidate {
+            id: id as u32,
+            name: name.to_string(),
+            is_aggregator: *is_aggregator,
+        })
+        .collect();
+        let names =
+            |members: Vec<Candidate<u32>>| members.into_iter().map(|m| m.name).collect::<Vec<_>>();
+        let patterns = vec!["aws_*".to_string()];
+        assert_eq!(
+            names(select_members(&candidates, &patterns, None)),
+            vec!["aws_a", "aws_b"]
+        );
+        let pinned = vec!["aws_b".to_string(), "gcp".to_string()];
+        assert_eq!(
+            names(select_members(&candidates, &patterns, Some(&pinned))),
+            vec!["aws_b"]
+        );
+        assert!(select_members(&candidates, &patterns, Some(&[])).is_empty());
+    }
+}
