@@ -4,7 +4,7 @@ PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 export PG_CONFIG
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup build install demo test load soak unit lint stop clean
+.PHONY: setup build install demo test bench load soak unit lint stop clean
 
 setup:
 	tests/setup.sh
@@ -20,6 +20,11 @@ demo: install
 
 test: install
 	tests/run.sh
+
+# Latency and memory against moto, side by side with a local table, boto3, PL/Python, the
+# AWS CLI and a bare Rust aws-sdk-sts loop; prints one table (tests/bench.sh).
+bench: install
+	tests/bench.sh
 
 # The full load test: 32 clients x 1,000 queries, uncached and cached (moto bounds the
 # uncached rate at about 120 queries/s, so this takes about 5 minutes).

@@ -10,8 +10,10 @@ VENV=$AWS_STS_VENV
 SUDO=()
 [ "$(id -u)" = 0 ] || SUDO=(sudo)
 
-# 1. Debian packages: the PostgreSQL 15 server and headers, clang for pgrx's bindgen, curl.
-packages=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang curl python3-venv)
+# 1. Debian packages: the PostgreSQL 15 server and headers, clang for pgrx's bindgen, curl;
+#    PL/Python and the system python's boto3 for `make bench`'s PL/Python comparison.
+packages=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang curl python3-venv
+    postgresql-plpython3-15 python3-boto3)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
