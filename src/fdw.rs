@@ -400,8 +400,9 @@ fn try_scan_config(
     })
 }
 
-/// Every aws_sts server (of the wrapper `fdw_id`), for an aggregator to choose from.
-fn aws_sts_servers(fdw_id: pg_sys::Oid) -> Vec<Candidate<pg_sys::Oid>> {
+/// Every aws_sts server (of the wrapper `fdw_id`), for an aggregator to choose from, with
+/// the options of those that are AWS connections.
+fn aws_sts_servers(fdw_id: pg_sys::Oid) -> Vec<Candidate<(pg_sys::Oid, Option<ServerOptions>)>> {
     let mut server_ids = Vec::new();
     // SAFETY: a plain catalog scan of pg_foreign_server under AccessShareLock, closed
     // before any other catalog access.
@@ -426,10 +427,14 @@ fn aws_sts_servers(fdw_id: pg_sys::Oid) -> Vec<Candidate<pg_sys::Oid>> {
         .into_iter()
         .map(|id| {
             let (name, kind) = server_of(id);
+            let (is_aggregator, options) = match kind {
+                ServerKind::Connection(options) => (false, Some(options)),
+                ServerKind::Aggregator(_) => (true, None),
+            };
             Candidate {
-                id,
+                id: (id, options),
                 name,
-                is_aggregator: matches!(kind, ServerKind::Aggregator(_)),
+                is_aggregator,
             }
         })
         .collect()
@@ -448,17 +453,18 @@ fn aggregator_members(
     let fdw_id = unsafe { (*pg_sys::GetForeignServer(aggregator_id)).fdwid };
     aggregate::select_members(&aws_sts_servers(fdw_id), &options.patterns, pinned_names)
         .into_iter()
-        .map(|member| {
+        .filter_map(|member| {
+            let (server_id, server) = member.id;
             // SAFETY: an ACL check of an existing server for an existing role.
             let allowed = unsafe {
                 pg_sys::pg_foreign_server_aclcheck(
-                    member.id,
+                    server_id,
                     user_id,
                     pg_sys::ACL_USAGE as pg_sys::AclMode,
                 ) == pg_sys::AclResult::ACLCHECK_OK
             };
             if enforce_policy && !allowed {
-                return Err(FdwError::new(
+                return Some(Err(FdwError::new(
                     SqlState::InsufficientPrivilege,
                     format!("permission denied for foreign server {}", member.name),
                 )
@@ -466,14 +472,12 @@ fn aggregator_members(
                     "GRANT USAGE ON FOREIGN SERVER {} to the user.",
                     row::quote_ident(&member.name)
                 ))
-                .for_server(&member.name));
+                .for_server(&member.name)));
             }
-            match server_of(member.id).1 {
-                ServerKind::Connection(server) => {
-                    try_scan_config(member.id, &member.name, server, user_id, enforce_policy)
-                }
-                ServerKind::Aggregator(_) => unreachable!("select_members leaves aggregators out"),
-            }
+            // select_members leaves aggregators (the servers without options here) out.
+            server.map(|server| {
+                try_scan_config(server_id, &member.name, server, user_id, enforce_policy)
+            })
         })
         .collect()
 }
