@@ -440,6 +440,19 @@ fn aws_sts_servers(fdw_id: pg_sys::Oid) -> Vec<Candidate<(pg_sys::Oid, Option<Se
         .collect()
 }
 
+/// The servers an aggregator scan calls: the aws_sts servers matching its patterns, less
+/// those the query's `sp_connection_name` quals exclude. The planner counts them; the
+/// executor resolves each.
+fn member_servers(
+    aggregator_id: pg_sys::Oid,
+    options: &AggregatorOptions,
+    pinned_names: Option<&[String]>,
+) -> Vec<Candidate<(pg_sys::Oid, Option<ServerOptions>)>> {
+    // SAFETY: GetForeignServer errors out itself for an unknown server.
+    let fdw_id = unsafe { (*pg_sys::GetForeignServer(aggregator_id)).fdwid };
+    aggregate::select_members(&aws_sts_servers(fdw_id), &options.patterns, pinned_names)
+}
+
 /// The members an aggregator scan calls, each resolved for `user_id` (or the error that
 /// member gives: no USAGE on it, no keys, ...).
 fn aggregator_members(
@@ -449,9 +462,7 @@ fn aggregator_members(
     user_id: pg_sys::Oid,
     enforce_policy: bool,
 ) -> Vec<Result<ScanConfig, FdwError>> {
-    // SAFETY: GetForeignServer errors out itself for an unknown server.
-    let fdw_id = unsafe { (*pg_sys::GetForeignServer(aggregator_id)).fdwid };
-    aggregate::select_members(&aws_sts_servers(fdw_id), &options.patterns, pinned_names)
+    member_servers(aggregator_id, options, pinned_names)
         .into_iter()
         .filter_map(|member| {
             let (server_id, server) = member.id;
@@ -816,14 +827,7 @@ unsafe extern "C-unwind" fn get_foreign_rel_size(
             let pinned = pinned_connection_names(baserel, foreign_table_id);
             // SAFETY: the planner's RelOptInfo; fdw_private is ours to set.
             unsafe { (*baserel).fdw_private = pinned_to_private(pinned.as_deref()).cast() };
-            // SAFETY: GetForeignServer errors out itself for an unknown server.
-            let fdw_id = unsafe { (*pg_sys::GetForeignServer(server_id)).fdwid };
-            aggregate::select_members(
-                &aws_sts_servers(fdw_id),
-                &options.patterns,
-                pinned.as_deref(),
-            )
-            .len()
+            member_servers(server_id, &options, pinned.as_deref()).len()
         }
     };
     // SAFETY: the planner hands us its RelOptInfo to fill in.

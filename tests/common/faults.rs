@@ -125,12 +125,13 @@ fn error_xml(code: &str) -> String {
     )
 }
 
+/// A response head announcing `length` bytes of body.
+fn head(status: u16, content_type: &str, length: usize) -> String {
+    format!("HTTP/1.1 {status} Injected\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n")
+}
+
 fn respond(stream: &mut TcpStream, status: u16, content_type: &str, body: &[u8]) {
-    let head = format!(
-        "HTTP/1.1 {status} Injected\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(head(status, content_type, body.len()).as_bytes());
     let _ = stream.write_all(body);
 }
 
@@ -181,11 +182,7 @@ fn serve(
             ),
             Fault::Truncated => {
                 let body = answer_xml();
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n",
-                    body.len() + 500
-                );
-                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(head(200, "text/xml", body.len() + 500).as_bytes());
                 let _ = stream.write_all(&body.as_bytes()[..body.len() / 2]);
                 let _ = stream.shutdown(Shutdown::Both);
                 return;
@@ -212,11 +209,7 @@ fn serve(
             ),
             Fault::SlowDrip(pause) => {
                 let body = answer_xml();
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(head(200, "text/xml", body.len()).as_bytes());
                 for byte in body.as_bytes() {
                     if stream.write_all(&[*byte]).is_err() {
                         return;
