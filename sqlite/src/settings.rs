@@ -1,0 +1,185 @@
+//! What a scan needs to know, the SQLite way: a Steampipe HCL connection config (from
+//! `aws_sts_configure` or a module argument) or plain server options, turned into the core's
+//! `ConnectionSettings` by the core's own parser; and the per-connection state that holds the
+//! configured settings and the identity cache.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime};
+
+use aws_sts::cache::IdentityCache;
+use aws_sts::error::{FdwError, SqlState};
+use aws_sts::options::{parse_server, ServerOptions};
+use aws_sts::row::CallerIdentity;
+use aws_sts::sts::{get_caller_identity, ConnectionSettings};
+
+/// Steampipe's SQLite extensions name their one connection "aws".
+pub const DEFAULT_CONNECTION_NAME: &str = "aws";
+
+/// The option that carries a whole Steampipe connection block body (HCL).
+pub const CONFIG_OPTION: &str = "config";
+
+/// The settings used when nothing is configured: the AWS default credential chain
+/// (environment, shared files), the region from the environment or us-east-1.
+pub fn default_settings() -> ConnectionSettings {
+    settings_for(ServerOptions::default())
+}
+
+/// Parses a Steampipe connection config (`regions = ["us-east-1"]`, `access_key = "..."`, ...)
+/// with the core's parser.
+pub fn settings_from_config(hcl: &str) -> Result<ConnectionSettings, FdwError> {
+    settings_from_options(&[(CONFIG_OPTION.to_string(), hcl.to_string())])
+}
+
+/// Parses server options as the Postgres extension's `CREATE SERVER ... OPTIONS` takes them
+/// (`config` among them).
+pub fn settings_from_options(options: &[(String, String)]) -> Result<ConnectionSettings, FdwError> {
+    parse_server(options).map(settings_for)
+}
+
+/// SQLite has no user mappings: every key comes from the config or the environment.
+fn settings_for(server: ServerOptions) -> ConnectionSettings {
+    ConnectionSettings { server, keys: None }
+}
+
+/// A one-line summary of settings for `aws_sts_configure`'s answer: where requests go and
+/// where credentials come from, never a key.
+pub fn describe(settings: &ConnectionSettings) -> String {
+    let server = &settings.server;
+    let region = server.region.as_deref().unwrap_or("from the environment");
+    let endpoint = server.endpoint_url.as_deref().unwrap_or("AWS");
+    let credentials = match (&settings.keys, &server.profile) {
+        (Some(_), _) => "keys from the config".to_string(),
+        (None, Some(profile)) => format!("profile {profile}"),
+        (None, None) => "default chain".to_string(),
+    };
+    format!("aws_sts: region {region}, endpoint {endpoint}, credentials {credentials}")
+}
+
+/// One SQLite connection's state, shared by `aws_sts_configure` and the virtual table.
+#[derive(Debug)]
+pub struct ConnectionState {
+    /// What `aws_sts_configure` set; `None` means the defaults.
+    configured: Option<ConnectionSettings>,
+    /// Identities already fetched, so a join does not call STS once per row.
+    cache: IdentityCache,
+}
+
+pub type SharedState = Arc<Mutex<ConnectionState>>;
+
+pub fn new_shared_state() -> SharedState {
+    Arc::new(Mutex::new(ConnectionState {
+        configured: None,
+        cache: IdentityCache::new(),
+    }))
+}
+
+/// Locks the state even if a panic (already reported as an error) poisoned it: the state is
+/// a cache and a value, both valid at any point.
+fn lock(state: &SharedState) -> MutexGuard<'_, ConnectionState> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Replaces the configured settings (`None`: back to the defaults). Cached identities are
+/// forgotten, so configuring is also how to ask STS again.
+pub fn configure(state: &SharedState, settings: Option<ConnectionSettings>) {
+    let mut state = lock(state);
+    state.configured = settings;
+    state.cache.clear();
+}
+
+/// The settings a table without its own configuration scans with.
+pub fn configured_settings(state: &SharedState) -> ConnectionSettings {
+    lock(state)
+        .configured
+        .clone()
+        .unwrap_or_else(default_settings)
+}
+
+/// The caller identity for these settings: from the connection's cache while fresh, else
+/// from STS (on the core's runtime), then cached.
+pub fn caller_identity(
+    state: &SharedState,
+    settings: &ConnectionSettings,
+) -> Result<CallerIdentity, FdwError> {
+    if let Some(identity) = lock(state).cache.get(settings, Instant::now()) {
+        return Ok(identity.clone());
+    }
+    // The lock is not held while STS answers: nothing else may need it meanwhile, but a
+    // held lock across a network call is a deadlock waiting for a re-entrant path.
+    let answer = aws_sts::runtime::block_on_interruptible(
+        get_caller_identity(settings),
+        // SQLite 3.40 has no sqlite3_is_interrupted (3.41+), so an interrupt cannot be seen
+        // here; the settings' connect_timeout and timeout bound the wait instead.
+        || false,
+        no_thread_setup,
+    )
+    .map_err(|_interrupted| {
+        FdwError::new(SqlState::FdwError, "GetCallerIdentity was interrupted")
+    })??;
+    lock(state).cache.put(
+        settings,
+        answer.identity.clone(),
+        answer.credentials_expiry,
+        // No catalog rows to invalidate by: entries live for cache_ttl or until configured anew.
+        &[],
+        Instant::now(),
+        SystemTime::now(),
+    );
+    Ok(answer.identity)
+}
+
+/// The runtime's helper threads need no setup in SQLite (Postgres blocks signals there).
+fn no_thread_setup() {}
+
+/// An FdwError as one SQLite error message: the message, then the detail and hint on their
+/// own lines, as psql shows them. The core has already removed every secret.
+pub fn error_text(error: &FdwError) -> String {
+    let mut text = error.message.clone();
+    if let Some(detail) = &error.detail {
+        text.push_str("\nDETAIL: ");
+        text.push_str(detail);
+    }
+    if let Some(hint) = &error.hint {
+        text.push_str("\nHINT: ");
+        text.push_str(hint);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_text_carries_message_detail_and_hint() {
+        let error = FdwError::new(SqlState::FdwError, "boom")
+            .with_detail("why")
+            .with_hint("fix");
+        assert_eq!(error_text(&error), "boom\nDETAIL: why\nHINT: fix");
+        assert_eq!(
+            error_text(&FdwError::new(SqlState::FdwError, "boom")),
+            "boom"
+        );
+    }
+
+    #[test]
+    fn configuring_replaces_the_settings_and_forgets_the_cache() {
+        let state = new_shared_state();
+        assert_eq!(configured_settings(&state), default_settings());
+        let options = [("region".to_string(), "eu-west-3".to_string())];
+        let settings = settings_from_options(&options).expect("valid options");
+        configure(&state, Some(settings.clone()));
+        assert_eq!(configured_settings(&state), settings);
+        configure(&state, None);
+        assert_eq!(configured_settings(&state), default_settings());
+    }
+
+    #[test]
+    fn bad_options_fail_with_the_core_message() {
+        let options = [("region".to_string(), "not a region".to_string())];
+        let error = settings_from_options(&options).expect_err("invalid region");
+        assert!(error.message.contains("region"), "{}", error.message);
+    }
+}

@@ -1,0 +1,1 @@
+//! Helpers of the SQLite extension tests.
