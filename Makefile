@@ -18,7 +18,7 @@ install: setup
 demo: install
 	tests/demo.sh
 
-test: install
+test: install sqlite
 	tests/run.sh
 
 # Latency and memory against moto, side by side with a local table, boto3, PL/Python, the
@@ -45,6 +45,25 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --no-default-features -- -D warnings
+	cargo clippy -p aws_sts_sqlite --all-targets -- -D warnings
+	cargo clippy -p aws_sts_sqlite_tests --all-targets -- -D warnings
+
+# --- SQLite extension (sqlite/, issue #6) -------------------------------------------------
+# `make sqlite` builds it as target/sqlite/aws_sts.so, for `.load target/sqlite/aws_sts` in
+# sqlite3 (SQLITE_PROFILE=dev for a quicker debug build); `make test-sqlite` tests it
+# against moto (tests/sqlite.sh), as `make test` does after the Postgres tests.
+SQLITE_PROFILE ?= release
+SQLITE_BUILD_DIR := target/$(if $(filter dev,$(SQLITE_PROFILE)),debug,$(SQLITE_PROFILE))
+
+.PHONY: sqlite test-sqlite
+sqlite:
+	cargo build -p aws_sts_sqlite --profile $(SQLITE_PROFILE)
+	mkdir -p target/sqlite
+	cp $(SQLITE_BUILD_DIR)/libaws_sts_sqlite.so target/sqlite/aws_sts.so
+
+test-sqlite: setup sqlite
+	tests/sqlite.sh
+# --- end of the SQLite section ---------------------------------------------------------------
 
 stop:
 	tests/cluster.sh stop

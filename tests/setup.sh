@@ -11,9 +11,10 @@ SUDO=()
 [ "$(id -u)" = 0 ] || SUDO=(sudo)
 
 # 1. Debian packages: the PostgreSQL 15 server and headers, clang for pgrx's bindgen, curl;
-#    PL/Python and the system python's boto3 for `make bench`'s PL/Python comparison.
+#    PL/Python and the system python's boto3 for `make bench`'s PL/Python comparison;
+#    SQLite's shell and library for the SQLite extension's tests (sqlite/).
 packages=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang curl python3-venv
-    postgresql-plpython3-15 python3-boto3)
+    postgresql-plpython3-15 python3-boto3 sqlite3 libsqlite3-dev)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -45,8 +45,14 @@ fn settings_for(server: ServerOptions) -> ConnectionSettings {
 /// where credentials come from, never a key.
 pub fn describe(settings: &ConnectionSettings) -> String {
     let server = &settings.server;
-    let region = server.region.as_deref().unwrap_or("from the environment");
-    let endpoint = server.endpoint_url.as_deref().unwrap_or("AWS");
+    let region = server
+        .region
+        .as_deref()
+        .unwrap_or("from the environment or us-east-1");
+    let endpoint = server
+        .endpoint_url
+        .as_deref()
+        .unwrap_or("from AWS_ENDPOINT_URL or AWS's");
     let credentials = match (&settings.keys, &server.profile) {
         (Some(_), _) => "keys from the config".to_string(),
         (None, Some(profile)) => format!("profile {profile}"),

@@ -1,1 +1,357 @@
-fn main() {}
+//! The SQLite extension loaded into the system SQLite, against moto: the default identity
+//! from the environment, keys through `aws_sts_configure` and module arguments, every
+//! column's value, errors, the per-connection cache and the seed's join.
+
+use std::time::{Duration, Instant};
+
+use aws_sts_sqlite_tests::*;
+use rusqlite::{Connection, OptionalExtension};
+use serde_json::Value;
+
+const ALL_COLUMNS: &str =
+    "arn, user_id, title, akas, partition, account_id, sp_connection_name, sp_ctx, _ctx";
+
+/// The one row of a scan, as text, in ALL_COLUMNS order.
+fn scan(connection: &Connection, table: &str) -> rusqlite::Result<Vec<Option<String>>> {
+    connection.query_row(&format!("SELECT {ALL_COLUMNS} FROM {table}"), [], |row| {
+        (0..9).map(|index| row.get(index)).collect()
+    })
+}
+
+fn configure(connection: &Connection, config: &str) -> rusqlite::Result<String> {
+    connection.query_row("SELECT aws_sts_configure(?1)", [config], |row| row.get(0))
+}
+
+fn error_text(error: rusqlite::Error) -> String {
+    error.to_string()
+}
+
+/// Checks every column of a row against an identity, as Steampipe derives them.
+fn assert_row(row: &[Option<String>], arn: &str, user_id: &str, connection_name: &str) {
+    let text = |index: usize| {
+        row[index]
+            .as_deref()
+            .unwrap_or_else(|| panic!("column {index} is NULL"))
+    };
+    assert_eq!(text(0), arn, "arn");
+    assert_eq!(text(1), user_id, "user_id");
+    // Steampipe's title is the UserId (transform.FromField("UserId")).
+    assert_eq!(text(2), user_id, "title");
+    let akas: Value = serde_json::from_str(text(3)).expect("akas is JSON");
+    assert_eq!(akas, serde_json::json!([arn]), "akas");
+    assert_eq!(text(4), "aws", "partition");
+    assert_eq!(text(5), ACCOUNT_ID, "account_id");
+    assert_eq!(text(6), connection_name, "sp_connection_name");
+    for (index, name) in [(7, "sp_ctx"), (8, "_ctx")] {
+        let context: Value =
+            serde_json::from_str(text(index)).unwrap_or_else(|_| panic!("{name} is JSON"));
+        assert_eq!(context["connection_name"], connection_name, "{name}");
+        assert_eq!(context["extension"], "aws_sts", "{name}");
+        assert!(context["version"].is_string(), "{name}: {context}");
+    }
+}
+
+#[test]
+fn the_default_identity_comes_from_the_environment() {
+    let connection = connect();
+    let row = scan(&connection, "aws_sts_caller_identity").expect("scan");
+    assert_row(&row, DEFAULT_ARN, DEFAULT_ACCESS_KEY, "aws");
+    // Exactly one row.
+    let rows: i64 = connection
+        .query_row("SELECT count(*) FROM aws_sts_caller_identity", [], |row| {
+            row.get(0)
+        })
+        .expect("count");
+    assert_eq!(rows, 1);
+}
+
+#[test]
+fn alices_keys_through_aws_sts_configure() {
+    let connection = connect();
+    let secret = seeded("ALICE_SECRET_KEY");
+    let summary = configure(&connection, &alice_config(&moto_endpoint())).expect("configure");
+    assert!(summary.contains(&moto_endpoint()), "{summary}");
+    assert!(
+        !summary.contains(&secret),
+        "the summary shows a secret: {summary}"
+    );
+    let row = scan(&connection, "aws_sts_caller_identity").expect("scan");
+    assert_row(&row, ALICE_ARN, &seeded("ALICE_USER_ID"), "aws");
+
+    // NULL goes back to the environment's identity.
+    let _: String = connection
+        .query_row("SELECT aws_sts_configure(NULL)", [], |row| row.get(0))
+        .expect("reset");
+    let arn: String = connection
+        .query_row("SELECT arn FROM aws_sts_caller_identity", [], |row| {
+            row.get(0)
+        })
+        .expect("scan");
+    assert_eq!(arn, DEFAULT_ARN);
+}
+
+#[test]
+fn steampipes_function_name_configures_too() {
+    let connection = connect();
+    let _: String = connection
+        .query_row(
+            "SELECT steampipe_configure_aws(?1)",
+            [alice_config(&moto_endpoint())],
+            |row| row.get(0),
+        )
+        .expect("configure");
+    let arn: String = connection
+        .query_row("SELECT arn FROM aws_sts_caller_identity", [], |row| {
+            row.get(0)
+        })
+        .expect("scan");
+    assert_eq!(arn, ALICE_ARN);
+}
+
+#[test]
+fn assume_role_session_credentials() {
+    let connection = connect();
+    configure(&connection, &role_config(&moto_endpoint())).expect("configure");
+    let row = scan(&connection, "aws_sts_caller_identity").expect("scan");
+    let user_id = row[1].clone().expect("user_id");
+    // moto answers AssumeRole sessions with the role's id and the session name.
+    let (role_id, session) = user_id.split_once(':').expect("role id:session");
+    assert!(role_id.starts_with("AROA"), "{user_id}");
+    assert_eq!(session, "my-role-session-name");
+    assert_row(&row, ROLE_ARN, &user_id, "aws");
+}
+
+#[test]
+fn each_connection_has_its_own_configuration() {
+    let alice = connect();
+    let default = connect();
+    configure(&alice, &alice_config(&moto_endpoint())).expect("configure");
+    let arn_of = |connection: &Connection| -> String {
+        connection
+            .query_row("SELECT arn FROM aws_sts_caller_identity", [], |row| {
+                row.get(0)
+            })
+            .expect("scan")
+    };
+    assert_eq!(arn_of(&alice), ALICE_ARN);
+    assert_eq!(arn_of(&default), DEFAULT_ARN);
+}
+
+#[test]
+fn a_bad_config_fails_with_the_parsers_message_and_changes_nothing() {
+    let connection = connect();
+    configure(&connection, &alice_config(&moto_endpoint())).expect("configure");
+    let error = configure(&connection, "regions = [\"us-east-1\"\nnot valid hcl = =")
+        .expect_err("an invalid config");
+    let text = error_text(error);
+    assert!(text.starts_with("aws_sts_configure: "), "{text}");
+    assert!(
+        text.contains("line"),
+        "the parser's message names the line: {text}"
+    );
+    let error = configure(&connection, "no_such_key = \"x\"").expect_err("an unknown key");
+    assert!(error_text(error).contains("no_such_key"));
+    // The last good configuration still holds.
+    let arn: String = connection
+        .query_row("SELECT arn FROM aws_sts_caller_identity", [], |row| {
+            row.get(0)
+        })
+        .expect("scan");
+    assert_eq!(arn, ALICE_ARN);
+}
+
+#[test]
+fn an_unreachable_endpoint_fails_quickly_and_clearly() {
+    let connection = connect();
+    let endpoint = format!("http://127.0.0.1:{}", closed_port());
+    let secret = seeded("ALICE_SECRET_KEY");
+    let config = format!("{}max_error_retry_attempts = 1\n", alice_config(&endpoint));
+    configure(&connection, &config).expect("configure");
+    let started = Instant::now();
+    let error = scan(&connection, "aws_sts_caller_identity").expect_err("nothing listens there");
+    let elapsed = started.elapsed();
+    let text = error_text(error);
+    assert!(
+        text.contains(&format!("could not reach the STS endpoint {endpoint}")),
+        "{text}"
+    );
+    assert!(
+        text.contains("DETAIL: ") && text.contains("HINT: "),
+        "{text}"
+    );
+    assert!(text.contains("Connection refused"), "{text}");
+    assert!(
+        !text.contains(&secret),
+        "an error shows the secret key: {text}"
+    );
+    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+}
+
+#[test]
+fn module_arguments_make_a_configured_table() {
+    let connection = connect();
+    connection
+        .execute_batch(&format!(
+            "CREATE VIRTUAL TABLE alice USING aws_sts_caller_identity(config='{}', connection_name='alice')",
+            alice_config(&moto_endpoint()).replace('\'', "''")
+        ))
+        .expect("create virtual table");
+    let row = scan(&connection, "alice").expect("scan");
+    assert_row(&row, ALICE_ARN, &seeded("ALICE_USER_ID"), "alice");
+    // Two identities in one query: the configured table and the eponymous one.
+    let (left, right): (String, String) = connection
+        .query_row(
+            "SELECT a.arn, d.arn FROM alice AS a, aws_sts_caller_identity AS d",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .expect("two tables");
+    assert_eq!((left.as_str(), right.as_str()), (ALICE_ARN, DEFAULT_ARN));
+
+    let error = connection
+        .execute_batch(
+            "CREATE VIRTUAL TABLE bad USING aws_sts_caller_identity(region='not a region')",
+        )
+        .expect_err("an invalid region");
+    assert!(error_text(error).contains("region"));
+    let error = connection
+        .execute_batch("CREATE VIRTUAL TABLE bad USING aws_sts_caller_identity(oops)")
+        .expect_err("not name=value");
+    assert!(error_text(error).contains("name='value'"));
+}
+
+#[test]
+fn a_join_calls_sts_once_and_later_scans_use_the_cache() {
+    let proxy = CountingProxy::start();
+    let connection = connect();
+    let users = create_iam_user_table(&connection);
+    assert!(users >= 2, "the seed creates Alice and Bob");
+    // A table whose requests go through the proxy (keys from the environment).
+    connection
+        .execute_batch(&format!(
+            "CREATE VIRTUAL TABLE counted USING aws_sts_caller_identity(endpoint_url='{}')",
+            proxy.endpoint
+        ))
+        .expect("create virtual table");
+
+    // CROSS JOIN makes SQLite rescan the virtual table for every user: only the cache keeps
+    // that to one STS call.
+    let started = Instant::now();
+    let rows: i64 = connection
+        .query_row(
+            "SELECT count(*) FROM aws_iam_user AS u CROSS JOIN counted AS c WHERE c.arn = ?1",
+            [DEFAULT_ARN],
+            |row| row.get(0),
+        )
+        .expect("join");
+    let uncached = started.elapsed();
+    assert_eq!(rows, users as i64);
+    assert_eq!(proxy.requests(), 1, "one STS call for the whole join");
+
+    let started = Instant::now();
+    for _ in 0..10 {
+        scan(&connection, "counted").expect("scan");
+    }
+    let cached = started.elapsed() / 10;
+    assert_eq!(proxy.requests(), 1, "later scans come from the cache");
+    eprintln!("join with one STS call: {uncached:?}; cached scan: {cached:?}");
+
+    // Another connection has a cache of its own.
+    let other = connect();
+    other
+        .execute_batch(&format!(
+            "CREATE VIRTUAL TABLE counted USING aws_sts_caller_identity(endpoint_url='{}')",
+            proxy.endpoint
+        ))
+        .expect("create virtual table");
+    scan(&other, "counted").expect("scan");
+    assert_eq!(proxy.requests(), 2);
+
+    // cache_ttl '0' turns caching off: every scan asks STS.
+    connection
+        .execute_batch(&format!(
+            "CREATE VIRTUAL TABLE uncached USING aws_sts_caller_identity(endpoint_url='{}', cache_ttl='0')",
+            proxy.endpoint
+        ))
+        .expect("create virtual table");
+    scan(&connection, "uncached").expect("scan");
+    scan(&connection, "uncached").expect("scan");
+    assert_eq!(proxy.requests(), 4);
+}
+
+#[test]
+fn configuring_again_forgets_the_cache() {
+    let proxy = CountingProxy::start();
+    let connection = connect();
+    configure(&connection, &alice_config(&proxy.endpoint)).expect("configure");
+    scan(&connection, "aws_sts_caller_identity").expect("scan");
+    scan(&connection, "aws_sts_caller_identity").expect("scan");
+    assert_eq!(proxy.requests(), 1);
+    configure(&connection, &alice_config(&proxy.endpoint)).expect("configure");
+    scan(&connection, "aws_sts_caller_identity").expect("scan");
+    assert_eq!(proxy.requests(), 2, "configuring is how to ask STS again");
+}
+
+#[test]
+fn the_seed_join_against_aws_iam_user() {
+    let connection = connect();
+    create_iam_user_table(&connection);
+    let seed_join = |filter: &str| -> Vec<(String, String, String)> {
+        // The seed's sqlite query, with its filter on the ARN as given.
+        let sql = format!(
+            "select
+  caller_identity.arn,
+  caller_identity.user_id,
+  caller_identity.title,
+  caller_identity.account_id,
+  u.name,
+  u.create_date,
+  u.password_last_used
+from
+  aws_sts_caller_identity as caller_identity,
+  aws_iam_user as u
+where
+  caller_identity.user_id = u.user_id
+  and caller_identity.arn like '{filter}';"
+        );
+        let mut statement = connection.prepare(&sql).expect("prepare the seed query");
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(4)?)))
+            .expect("run the seed query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows")
+    };
+
+    // Alice is an IAM user: the join finds her, but she is neither assumed nor federated.
+    configure(&connection, &alice_config(&moto_endpoint())).expect("configure");
+    let alice_id = seeded("ALICE_USER_ID");
+    assert_eq!(
+        seed_join("%"),
+        vec![(ALICE_ARN.to_string(), alice_id.clone(), "Alice".to_string())]
+    );
+    assert!(seed_join("%assumed%").is_empty());
+    assert!(seed_join("%federated%").is_empty());
+    let password_last_used: Option<Option<String>> = connection
+        .query_row(
+            "SELECT u.password_last_used FROM aws_sts_caller_identity AS c JOIN aws_iam_user AS u \
+             ON c.user_id = u.user_id",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+        .expect("join");
+    assert_eq!(password_last_used, Some(None), "Alice never signed in");
+
+    // An assumed-role session's user_id is ROLEID:session, no IAM user's: the seed query
+    // filters on the ARN correctly but the join finds no user.
+    configure(&connection, &role_config(&moto_endpoint())).expect("configure");
+    let assumed: i64 = connection
+        .query_row(
+            "SELECT count(*) FROM aws_sts_caller_identity WHERE arn like '%assumed%'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("filter");
+    assert_eq!(assumed, 1);
+    assert!(seed_join("%assumed%").is_empty());
+}
