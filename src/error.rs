@@ -47,6 +47,9 @@ pub struct FdwError {
     pub message: String,
     pub detail: Option<String>,
     pub hint: Option<String>,
+    /// The AWS error code behind the error (AccessDenied, ExpiredToken, ...), for
+    /// `ignore_error_codes`.
+    pub aws_code: Option<String>,
 }
 
 impl FdwError {
@@ -56,6 +59,7 @@ impl FdwError {
             message: message.into(),
             detail: None,
             hint: None,
+            aws_code: None,
         }
     }
 
@@ -66,6 +70,11 @@ impl FdwError {
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn with_aws_code(mut self, code: impl Into<String>) -> Self {
+        self.aws_code = Some(code.into());
         self
     }
 

@@ -245,8 +245,22 @@ pub unsafe extern "C-unwind" fn aws_sts_fdw_validator(
     };
     // SAFETY: superuser() only reads the current user's role from the syscache.
     let is_superuser = unsafe { pg_sys::superuser() };
-    if let Err(error) = options::validate(catalog, &options, is_superuser) {
-        report(error);
+    if options::may_carry_secrets(&options) {
+        // Postgres logs a failing (or warned-about) statement's text, which here holds
+        // keys: keep the statement out of the server log for the rest of this command.
+        // SAFETY: debug_query_string is only read when a message is logged; Postgres sets
+        // it again for the next statement.
+        unsafe { pg_sys::debug_query_string = ptr::null() };
+    }
+    match options::validate(catalog, &options, is_superuser) {
+        Ok(warnings) => {
+            for warning in warnings {
+                ErrorReport::new(PgSqlErrorCode::ERRCODE_WARNING, warning, "aws_sts")
+                    .set_hint("CREATE USER MAPPING FOR <user> SERVER <server> OPTIONS (access_key '...', secret_key '...') keeps keys private to that user.")
+                    .report(PgLogLevel::WARNING);
+            }
+        }
+        Err(error) => report(error),
     }
     pg_sys::Datum::from(0)
 }
@@ -375,27 +389,40 @@ fn try_scan_config(
             mapping_id,
         ));
     }
+    let settings = ConnectionSettings::new(server, mapping.keys);
     // SAFETY: superuser_arg only reads the role's syscache entry.
     let is_superuser = unsafe { pg_sys::superuser_arg(user_id) };
-    if enforce_policy && mapping.keys.is_none() && !mapping.ambient_credentials && !is_superuser {
+    if enforce_policy
+        && settings.uses_ambient_credentials()
+        && !mapping.ambient_credentials
+        && !is_superuser
+    {
         let user = user_name(user_id);
-        return Err(FdwError::new(
-            SqlState::InsufficientPrivilege,
-            format!("user \"{user}\" has no AWS keys for this server and may not use the database server's own credentials"),
-        )
-        .with_hint(format!(
-            "Create a user mapping with keys: CREATE USER MAPPING FOR \"{user}\" SERVER {} OPTIONS (access_key '...', secret_key '...'); \
-             or ask a superuser to set ambient_credentials 'true' on it.",
-            row::quote_ident(server_name)
-        ))
-        .for_server(server_name));
+        let server = row::quote_ident(server_name);
+        let error = match &settings.server.profile {
+            Some(profile) => FdwError::new(
+                SqlState::InsufficientPrivilege,
+                format!("user \"{user}\" may not use profile \"{profile}\" of the database server's AWS configuration"),
+            )
+            .with_hint(format!(
+                "A profile reads the database server's own files; ask a superuser to set ambient_credentials 'true' \
+                 on your user mapping (ALTER USER MAPPING FOR \"{user}\" SERVER {server} OPTIONS (ADD ambient_credentials 'true')), \
+                 or use a server without profile and keys in your user mapping."
+            )),
+            None => FdwError::new(
+                SqlState::InsufficientPrivilege,
+                format!("user \"{user}\" has no AWS keys for this server and may not use the database server's own credentials"),
+            )
+            .with_hint(format!(
+                "Create a user mapping with keys: CREATE USER MAPPING FOR \"{user}\" SERVER {server} OPTIONS (access_key '...', secret_key '...'); \
+                 or ask a superuser to set ambient_credentials 'true' on it."
+            )),
+        };
+        return Err(error.for_server(server_name));
     }
     Ok(ScanConfig {
         server_name: server_name.to_string(),
-        settings: ConnectionSettings {
-            server,
-            keys: mapping.keys,
-        },
+        settings,
         sources,
     })
 }
@@ -669,6 +696,15 @@ fn fetch_rows(plan: &ScanPlan, stats: &mut ScanStats) -> Vec<(String, CallerIden
                         )
                     });
                     Ok(answer.identity)
+                }
+                Err(error) if config.settings.server.ignores(&error) => {
+                    // ignore_error_codes: this server contributes no row, as in Steampipe.
+                    pgrx::debug1!(
+                        "aws_sts server \"{}\": ignoring {} (ignore_error_codes)",
+                        config.server_name,
+                        error.aws_code.as_deref().unwrap_or_default()
+                    );
+                    continue;
                 }
                 Err(error) => Err(error.for_server(&config.server_name)),
             });
@@ -1084,6 +1120,12 @@ unsafe extern "C-unwind" fn explain_foreign_scan(
         ));
         properties.push(("AWS Credentials", config.settings.credential_source()));
         properties.push(("AWS Timeout", sts::human_duration(server.timeout)));
+        if !server.ignore_error_codes.is_empty() {
+            properties.push((
+                "AWS Ignore Error Codes",
+                server.ignore_error_codes.join(", "),
+            ));
+        }
     }
     // SAFETY: the ExplainState of this EXPLAIN; fdw_state is our ScanState once the scan ran.
     let (analyze, timing, state) = unsafe {

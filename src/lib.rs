@@ -7,6 +7,7 @@
 
 pub mod aggregate;
 pub mod cache;
+pub mod config;
 pub mod error;
 pub mod options;
 pub mod row;

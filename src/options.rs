@@ -7,6 +7,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::aggregate::{self, AggregatorOptions, OnError};
+use crate::config;
 use crate::error::{FdwError, SqlState};
 
 /// The catalog an option list belongs to (the validator's second argument).
@@ -87,6 +88,66 @@ const VALID_OPTIONS: &[OptionSpec] = &[
         secret: false,
     },
     OptionSpec {
+        name: "config",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "default_region",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "regions",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "ignore_error_codes",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "access_key",
+        catalog: Catalog::Server,
+        secret: true,
+    },
+    OptionSpec {
+        name: "secret_key",
+        catalog: Catalog::Server,
+        secret: true,
+    },
+    OptionSpec {
+        name: "session_token",
+        catalog: Catalog::Server,
+        secret: true,
+    },
+    OptionSpec {
+        name: "role_arn",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "role_session_name",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "external_id",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "duration_seconds",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "instance_metadata",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
         name: "type",
         catalog: Catalog::Server,
         secret: false,
@@ -145,12 +206,19 @@ const MAX_ATTEMPTS: u32 = 100;
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
 const MAX_CACHE_TTL: Duration = Duration::from_secs(86_400);
 
-/// Options of a foreign server.
+/// Options of a foreign server: the plain options and the keys of `config`, merged.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ServerOptions {
+    /// The STS region (`region`, or Steampipe's `default_region`).
     pub region: Option<String>,
+    /// Steampipe's `regions`: a last hint for the region when nothing else names one.
+    pub regions: Vec<String>,
     pub endpoint_url: Option<String>,
     pub profile: Option<String>,
+    /// Keys in the server's own options (superuser only; a user mapping's keys win).
+    pub keys: Option<StaticKeys>,
+    /// A role to assume with the credentials found, before asking who we are.
+    pub assume_role: Option<AssumeRole>,
     pub connect_timeout: Duration,
     /// The whole GetCallerIdentity operation, retries and credential loading included.
     pub timeout: Duration,
@@ -158,15 +226,47 @@ pub struct ServerOptions {
     pub max_attempts: u32,
     /// The backoff before the first retry (`min_error_retry_delay`).
     pub min_retry_delay: Duration,
+    /// AWS error codes (glob patterns) that make the table empty instead of failing.
+    pub ignore_error_codes: Vec<String>,
+    /// Whether the default chain may ask EC2 instance metadata (bounded to 1 s).
+    pub instance_metadata: bool,
     /// Whether answers are cached in the backend (`cache`), and for how long (`cache_ttl`).
     pub cache: bool,
     pub cache_ttl: Duration,
 }
 
+/// AssumeRole parameters (`role_arn`, `role_session_name`, `external_id`, `duration_seconds`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AssumeRole {
+    pub role_arn: String,
+    pub session_name: String,
+    pub external_id: Option<String>,
+    pub duration: Option<Duration>,
+}
+
+/// The role session name when none is given.
+pub const DEFAULT_ROLE_SESSION_NAME: &str = "aws_sts";
+
 impl ServerOptions {
     /// Whether a scan may be answered from the backend's identity cache.
     pub fn caching(&self) -> bool {
         self.cache && !self.cache_ttl.is_zero()
+    }
+
+    /// Whether these options make the extension read the database server's own files
+    /// (a named profile), which only trusted users may do.
+    pub fn reads_server_files(&self) -> bool {
+        self.profile.is_some()
+    }
+
+    /// Whether `error` carries an AWS error code listed in `ignore_error_codes`: the table
+    /// is then empty rather than the query failing.
+    pub fn ignores(&self, error: &FdwError) -> bool {
+        error.aws_code.as_deref().is_some_and(|code| {
+            self.ignore_error_codes
+                .iter()
+                .any(|pattern| aggregate::glob_match(pattern, code))
+        })
     }
 }
 
@@ -174,12 +274,17 @@ impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             region: None,
+            regions: Vec::new(),
             endpoint_url: None,
             profile: None,
+            keys: None,
+            assume_role: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             min_retry_delay: DEFAULT_MIN_RETRY_DELAY,
+            ignore_error_codes: Vec::new(),
+            instance_metadata: true,
             cache: true,
             cache_ttl: DEFAULT_CACHE_TTL,
         }
@@ -232,17 +337,32 @@ pub struct ColumnOptions {
 }
 
 /// Validates an option list for a catalog, as the FDW validator does at CREATE/ALTER time.
-/// `is_superuser` is whether the user running the command is a superuser.
+/// `is_superuser` is whether the user running the command is a superuser. Returns the
+/// warnings to show when the options are accepted.
 pub fn validate(
     catalog: Catalog,
     options: &[(String, String)],
     is_superuser: bool,
-) -> Result<(), FdwError> {
+) -> Result<Vec<String>, FdwError> {
     for (name, _) in options {
         check_known(catalog, name)?;
     }
     match catalog {
-        Catalog::Server => parse_server_kind(options).map(drop),
+        Catalog::Server => match parse_server_kind(options)? {
+            ServerKind::Connection(server) if server.keys.is_some() => {
+                if !is_superuser {
+                    return Err(FdwError::new(
+                        SqlState::InsufficientPrivilege,
+                        "only a superuser may put AWS keys in server options",
+                    )
+                    .with_hint(
+                        "Every user can read a server's options. Put the keys in a user mapping:                          CREATE USER MAPPING FOR CURRENT_USER SERVER <server> OPTIONS (access_key '...', secret_key '...').",
+                    ));
+                }
+                Ok(vec![SERVER_KEYS_WARNING.to_string()])
+            }
+            _ => Ok(Vec::new()),
+        },
         Catalog::UserMapping => {
             let parsed = parse_user_mapping(options)?;
             if parsed.ambient_credentials && !is_superuser {
@@ -255,11 +375,23 @@ pub fn validate(
                      credentials; ask a superuser to set it, or give the mapping access_key and secret_key.",
                 ));
             }
-            Ok(())
+            Ok(Vec::new())
         }
-        Catalog::Column => parse_column(options).map(drop),
-        Catalog::Wrapper | Catalog::ForeignTable => Ok(()),
+        Catalog::Column => parse_column(options).map(|_| Vec::new()),
+        Catalog::Wrapper | Catalog::ForeignTable => Ok(Vec::new()),
     }
+}
+
+/// Said when a superuser puts keys in a server's options (accepted for Steampipe).
+pub const SERVER_KEYS_WARNING: &str = "AWS keys in server options are readable by every user of the database \
+     (pg_foreign_server.srvoptions); prefer a user mapping, whose options only its user and superusers can read";
+
+/// Whether an option list may carry a secret, so that a failing statement's text must not
+/// reach the server log.
+pub fn may_carry_secrets(options: &[(String, String)]) -> bool {
+    options
+        .iter()
+        .any(|(name, _)| is_secret(name) || name == "config")
 }
 
 fn check_known(catalog: Catalog, name: &str) -> Result<(), FdwError> {
@@ -326,6 +458,8 @@ fn find<'a>(options: &'a [(String, String)], name: &str) -> Option<&'a str> {
 const AGGREGATOR_OPTIONS: [&str; 4] = ["type", "connections", "concurrency", "on_error"];
 
 /// A server is one AWS connection, or an aggregator over other servers.
+// Built once per server per scan, never kept in bulk: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerKind {
     Connection(ServerOptions),
@@ -387,87 +521,402 @@ pub fn parse_server_kind(options: &[(String, String)]) -> Result<ServerKind, Fdw
     }
 }
 
-/// Parses and validates server options. Unknown names are rejected.
+/// One option value as given: a plain server option, or a key of `config` with its line.
+struct Given {
+    name: String,
+    value: String,
+    config_line: Option<usize>,
+}
+
+impl Given {
+    /// Says where the value came from in an error about it.
+    fn locate(&self, mut error: FdwError) -> FdwError {
+        if let Some(line) = self.config_line {
+            error.message = format!("{} (config line {line})", error.message);
+        }
+        error
+    }
+}
+
+/// The plain options and the keys of `config`, as one list. A setting given both ways is
+/// an error, so that no one has to guess which wins.
+fn merge_config(options: &[(String, String)]) -> Result<Vec<Given>, FdwError> {
+    let mut merged: Vec<Given> = options
+        .iter()
+        .filter(|(name, _)| name != "config")
+        .map(|(name, value)| Given {
+            name: name.clone(),
+            value: value.clone(),
+            config_line: None,
+        })
+        .collect();
+    if let Some(text) = find(options, "config") {
+        for entry in config::parse(text)? {
+            if merged.iter().any(|given| given.name == entry.name) {
+                return Err(FdwError::new(
+                    SqlState::InvalidOptionName,
+                    format!(
+                        "option \"{}\" is set both as a server option and in config (line {})",
+                        entry.name, entry.line
+                    ),
+                )
+                .with_hint("Set it one way only."));
+            }
+            merged.push(Given {
+                name: entry.name.to_string(),
+                value: entry.value,
+                config_line: Some(entry.line),
+            });
+        }
+    }
+    if let (Some(region), Some(_)) = (
+        merged.iter().find(|given| given.name == "region"),
+        merged.iter().find(|given| given.name == "default_region"),
+    ) {
+        return Err(region.locate(
+            FdwError::new(
+                SqlState::InvalidOptionName,
+                "options \"region\" and \"default_region\" name the same thing",
+            )
+            .with_hint("Keep one of them."),
+        ));
+    }
+    Ok(merged)
+}
+
+/// Parses and validates server options (plain, and Steampipe's `config`). Unknown names
+/// are rejected.
 pub fn parse_server(options: &[(String, String)]) -> Result<ServerOptions, FdwError> {
     for (name, _) in options {
         check_known(Catalog::Server, name)?;
     }
+    let merged = merge_config(options)?;
     let mut parsed = ServerOptions::default();
-    if let Some(region) = find(options, "region") {
-        if !is_region_name(region) {
-            return Err(invalid_value(
-                "region",
-                region,
-                "not an AWS region name",
-                "Use a region code such as us-east-1, eu-west-2 or us-gov-west-1.",
-            ));
-        }
-        parsed.region = Some(region.to_string());
-    }
-    if let Some(url) = find(options, "endpoint_url") {
-        check_endpoint_url(url)?;
-        parsed.endpoint_url = Some(url.trim_end_matches('/').to_string());
-    }
-    if let Some(profile) = find(options, "profile") {
-        if profile.is_empty() || profile.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(invalid_value(
-                "profile",
-                profile,
-                "a profile name is not empty and has no spaces",
-                "Name a profile from the database server's ~/.aws/config or ~/.aws/credentials.",
-            ));
-        }
-        parsed.profile = Some(profile.to_string());
-    }
-    if let Some(value) = find(options, "connect_timeout") {
-        parsed.connect_timeout = parse_timeout("connect_timeout", value)?;
-    }
-    if let Some(value) = find(options, "timeout") {
-        parsed.timeout = parse_timeout("timeout", value)?;
-    }
-    if let Some(value) = find(options, "max_error_retry_attempts") {
-        parsed.max_attempts = match value.trim().parse::<u32>() {
-            Ok(attempts) if (1..=MAX_ATTEMPTS).contains(&attempts) => attempts,
-            _ => {
-                return Err(invalid_value(
-                    "max_error_retry_attempts",
-                    value,
-                    "not a whole number from 1 to 100",
-                    "Give how many attempts a call may make, the first included ('1' turns retries off).",
-                ))
+    let mut role_arn = None;
+    let mut role_session_name = None;
+    let mut external_id = None;
+    let mut duration = None;
+    for given in &merged {
+        let value = given.value.as_str();
+        let apply = |parsed: &mut ServerOptions| -> Result<(), FdwError> {
+            match given.name.as_str() {
+                "region" | "default_region" => parsed.region = Some(parse_region(&given.name, value)?),
+                "regions" => parsed.regions = parse_region_patterns(value)?,
+                "endpoint_url" => {
+                    check_endpoint_url(value)?;
+                    parsed.endpoint_url = Some(value.trim_end_matches('/').to_string());
+                }
+                "profile" => {
+                    if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                        return Err(invalid_value(
+                            "profile",
+                            value,
+                            "a profile name is not empty and has no spaces",
+                            "Name a profile from the database server's ~/.aws/config or ~/.aws/credentials.",
+                        ));
+                    }
+                    parsed.profile = Some(value.to_string());
+                }
+                "connect_timeout" => parsed.connect_timeout = parse_timeout("connect_timeout", value)?,
+                "timeout" => parsed.timeout = parse_timeout("timeout", value)?,
+                "max_error_retry_attempts" => {
+                    parsed.max_attempts = match value.trim().parse::<u32>() {
+                        Ok(attempts) if (1..=MAX_ATTEMPTS).contains(&attempts) => attempts,
+                        _ => {
+                            return Err(invalid_value(
+                                "max_error_retry_attempts",
+                                value,
+                                "not a whole number from 1 to 100",
+                                "Give how many attempts a call may make, the first included ('1' turns retries off).",
+                            ))
+                        }
+                    }
+                }
+                "min_error_retry_delay" => {
+                    parsed.min_retry_delay = match parse_millis(value) {
+                        Some(delay) if !delay.is_zero() && delay <= MAX_TIMEOUT => delay,
+                        _ => {
+                            return Err(invalid_value(
+                                "min_error_retry_delay",
+                                value,
+                                "not a delay above 0 and at most 1h",
+                                "Give milliseconds ('25', as Steampipe) or a value with a unit ('25ms', '1s').",
+                            ))
+                        }
+                    }
+                }
+                "ignore_error_codes" => parsed.ignore_error_codes = parse_error_codes(value)?,
+                "instance_metadata" => {
+                    parsed.instance_metadata = parse_bool(value).ok_or_else(|| {
+                        invalid_value("instance_metadata", value, "not a boolean", "Use 'true' or 'false'.")
+                    })?
+                }
+                "cache" => {
+                    parsed.cache = parse_bool(value).ok_or_else(|| {
+                        invalid_value("cache", value, "not a boolean", "Use 'true' or 'false'.")
+                    })?
+                }
+                "cache_ttl" => {
+                    parsed.cache_ttl = match parse_duration(value) {
+                        Some(ttl) if ttl <= MAX_CACHE_TTL => ttl,
+                        _ => {
+                            return Err(invalid_value(
+                                "cache_ttl",
+                                value,
+                                "not a duration from 0 to 24h",
+                                "Give seconds ('300') or a value with a unit ('5min'); '0' turns caching off.",
+                            ))
+                        }
+                    }
+                }
+                // Checked together below; the values are checked here.
+                "access_key" | "secret_key" | "session_token" => check_key_text(&given.name, value)?,
+                "role_arn" | "role_session_name" | "external_id" | "duration_seconds" => {}
+                _ => {}
             }
+            Ok(())
         };
+        apply(&mut parsed).map_err(|error| given.locate(error))?;
+        let role_value = || Some((value.to_string(), given));
+        match given.name.as_str() {
+            "role_arn" => role_arn = role_value(),
+            "role_session_name" => role_session_name = role_value(),
+            "external_id" => external_id = role_value(),
+            "duration_seconds" => duration = role_value(),
+            _ => {}
+        }
     }
-    if let Some(value) = find(options, "min_error_retry_delay") {
-        parsed.min_retry_delay =
-            match parse_millis(value) {
-                Some(delay) if !delay.is_zero() && delay <= MAX_TIMEOUT => delay,
-                _ => return Err(invalid_value(
-                    "min_error_retry_delay",
-                    value,
-                    "not a delay above 0 and at most 1h",
-                    "Give milliseconds ('25', as Steampipe) or a value with a unit ('25ms', '1s').",
-                )),
-            };
-    }
-    if let Some(value) = find(options, "cache") {
-        parsed.cache = parse_bool(value).ok_or_else(|| {
-            invalid_value("cache", value, "not a boolean", "Use 'true' or 'false'.")
-        })?;
-    }
-    if let Some(value) = find(options, "cache_ttl") {
-        parsed.cache_ttl =
-            match parse_duration(value) {
-                Some(ttl) if ttl <= MAX_CACHE_TTL => ttl,
-                _ => return Err(invalid_value(
-                    "cache_ttl",
-                    value,
-                    "not a duration from 0 to 24h",
-                    "Give seconds ('300') or a value with a unit ('5min'); '0' turns caching off.",
-                )),
-            };
-    }
+    let find_merged = |name: &str| {
+        merged
+            .iter()
+            .find(|given| given.name == name)
+            .map(|given| given.value.as_str())
+    };
+    parsed.keys = parse_keys(
+        find_merged("access_key"),
+        find_merged("secret_key"),
+        find_merged("session_token"),
+        "server",
+    )?;
+    parsed.assume_role = parse_assume_role(role_arn, role_session_name, external_id, duration)?;
     Ok(parsed)
+}
+
+fn parse_region(name: &str, value: &str) -> Result<String, FdwError> {
+    if !is_region_name(value) {
+        return Err(invalid_value(
+            name,
+            value,
+            "not an AWS region name",
+            "Use a region code such as us-east-1, eu-west-2 or us-gov-west-1.",
+        ));
+    }
+    Ok(value.to_string())
+}
+
+/// Steampipe's `regions`: region codes or wildcards ('*', 'us-*', 'us-??st-1').
+fn parse_region_patterns(value: &str) -> Result<Vec<String>, FdwError> {
+    let patterns: Vec<String> = value
+        .split(',')
+        .map(|pattern| pattern.trim().to_string())
+        .collect();
+    for pattern in &patterns {
+        let wildcard = pattern.contains(['*', '?']);
+        let valid = if wildcard {
+            pattern
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-*?".contains(c))
+        } else {
+            is_region_name(pattern)
+        };
+        if pattern.is_empty() || !valid {
+            return Err(invalid_value(
+                "regions",
+                value,
+                &format!("\"{pattern}\" is neither a region code nor a wildcard"),
+                "List regions as Steampipe does: us-east-1, eu-*, us-??st-1 or *.",
+            ));
+        }
+    }
+    Ok(patterns)
+}
+
+/// AWS error codes, or glob patterns of them, for `ignore_error_codes`.
+fn parse_error_codes(value: &str) -> Result<Vec<String>, FdwError> {
+    let codes: Vec<String> = value
+        .split(',')
+        .map(|code| code.trim().to_string())
+        .collect();
+    for code in &codes {
+        if code.is_empty()
+            || !code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "*?._-".contains(c))
+        {
+            return Err(invalid_value(
+                "ignore_error_codes",
+                value,
+                &format!("\"{code}\" is not an AWS error code or pattern"),
+                "List AWS error codes, with * and ? as wildcards: AccessDenied, Unauthorized*.",
+            ));
+        }
+    }
+    Ok(codes)
+}
+
+fn parse_assume_role(
+    role_arn: Option<(String, &Given)>,
+    session_name: Option<(String, &Given)>,
+    external_id: Option<(String, &Given)>,
+    duration: Option<(String, &Given)>,
+) -> Result<Option<AssumeRole>, FdwError> {
+    let Some((role_arn, role_given)) = role_arn else {
+        if let Some((_, given)) = session_name
+            .as_ref()
+            .or(external_id.as_ref())
+            .or(duration.as_ref())
+        {
+            return Err(given.locate(
+                FdwError::new(
+                    SqlState::OptionNameNotFound,
+                    format!("option \"{}\" requires role_arn", given.name),
+                )
+                .with_hint(
+                    "Name the role to assume: role_arn 'arn:aws:iam::123456789012:role/name'.",
+                ),
+            ));
+        }
+        return Ok(None);
+    };
+    if !is_role_arn(&role_arn) {
+        return Err(role_given.locate(invalid_value(
+            "role_arn",
+            &role_arn,
+            "not an IAM role ARN",
+            "Give the role's ARN: arn:aws:iam::123456789012:role/name (role paths allowed).",
+        )));
+    }
+    let session_name = match session_name {
+        Some((name, given)) => {
+            let valid = (2..=64).contains(&name.len())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+            if !valid {
+                return Err(given.locate(invalid_value(
+                    "role_session_name",
+                    &name,
+                    "not 2 to 64 letters, digits or _+=,.@-",
+                    "AWS allows 2 to 64 characters from [A-Za-z0-9_+=,.@-].",
+                )));
+            }
+            name
+        }
+        None => DEFAULT_ROLE_SESSION_NAME.to_string(),
+    };
+    let external_id = match external_id {
+        Some((id, given)) => {
+            let valid = (2..=1224).contains(&id.len())
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c));
+            if !valid {
+                return Err(given.locate(invalid_value(
+                    "external_id",
+                    &id,
+                    "not 2 to 1224 letters, digits or _+=,.@:/-",
+                    "Copy the external ID the role's trust policy expects.",
+                )));
+            }
+            Some(id)
+        }
+        None => None,
+    };
+    let duration = match duration {
+        Some((seconds, given)) => match seconds.trim().parse::<u64>() {
+            Ok(seconds) if (900..=43_200).contains(&seconds) => Some(Duration::from_secs(seconds)),
+            _ => {
+                return Err(given.locate(invalid_value(
+                    "duration_seconds",
+                    &seconds,
+                    "not a whole number of seconds from 900 to 43200",
+                    "AWS role sessions last 15 minutes to 12 hours (and at most the role's maximum session duration).",
+                )))
+            }
+        },
+        None => None,
+    };
+    Ok(Some(AssumeRole {
+        role_arn,
+        session_name,
+        external_id,
+        duration,
+    }))
+}
+
+/// arn:<partition>:iam::<12 digits>:role/<path/>name
+fn is_role_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts.as_slice(),
+    ["arn", partition, "iam", "", account, resource]
+        if partition.starts_with("aws")
+            && account.len() == 12
+            && account.chars().all(|c| c.is_ascii_digit())
+            && resource.strip_prefix("role/").is_some_and(|name| {
+                !name.is_empty()
+                    && !name.ends_with('/')
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-/".contains(c))
+            }))
+}
+
+fn check_key_text(name: &str, value: &str) -> Result<(), FdwError> {
+    if value.is_empty() || !value.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(invalid_value(
+            name,
+            value,
+            "must be non-empty printable ASCII without spaces",
+            "Copy the value exactly as AWS issued it.",
+        ));
+    }
+    Ok(())
+}
+
+/// access_key and secret_key together, session_token only with them.
+fn parse_keys(
+    access_key: Option<&str>,
+    secret_key: Option<&str>,
+    session_token: Option<&str>,
+    place: &str,
+) -> Result<Option<StaticKeys>, FdwError> {
+    for (name, value) in [
+        ("access_key", access_key),
+        ("secret_key", secret_key),
+        ("session_token", session_token),
+    ] {
+        if let Some(value) = value {
+            check_key_text(name, value)?;
+        }
+    }
+    match (access_key, secret_key) {
+        (Some(access_key_id), Some(secret_access_key)) => Ok(Some(StaticKeys {
+            access_key_id: access_key_id.to_string(),
+            secret_access_key: secret_access_key.to_string(),
+            session_token: session_token.map(str::to_string),
+        })),
+        (None, None) if session_token.is_none() => Ok(None),
+        _ => {
+            let (present, missing) = match (access_key, secret_key) {
+                (Some(_), None) => ("access_key", "secret_key"),
+                (None, Some(_)) => ("secret_key", "access_key"),
+                _ => ("session_token", "access_key and secret_key"),
+            };
+            Err(FdwError::new(
+                SqlState::OptionNameNotFound,
+                format!("option \"{present}\" requires {missing} in the same {place}"),
+            )
+            .with_hint("Give access_key and secret_key together (and session_token for temporary credentials), or none of them to use the default credential chain."))
+        }
+    }
 }
 
 /// Parses and validates user mapping options.
@@ -475,41 +924,12 @@ pub fn parse_user_mapping(options: &[(String, String)]) -> Result<UserMappingOpt
     for (name, _) in options {
         check_known(Catalog::UserMapping, name)?;
     }
-    for name in ["access_key", "secret_key", "session_token"] {
-        if let Some(value) = find(options, name) {
-            if value.is_empty() || !value.chars().all(|c| c.is_ascii_graphic()) {
-                return Err(invalid_value(
-                    name,
-                    value,
-                    "must be non-empty printable ASCII without spaces",
-                    "Copy the value exactly as AWS issued it.",
-                ));
-            }
-        }
-    }
-    let access_key = find(options, "access_key");
-    let secret_key = find(options, "secret_key");
-    let session_token = find(options, "session_token");
-    let keys = match (access_key, secret_key) {
-        (Some(access_key_id), Some(secret_access_key)) => Some(StaticKeys {
-            access_key_id: access_key_id.to_string(),
-            secret_access_key: secret_access_key.to_string(),
-            session_token: session_token.map(str::to_string),
-        }),
-        (None, None) if session_token.is_none() => None,
-        _ => {
-            let (present, missing) = match (access_key, secret_key) {
-                (Some(_), None) => ("access_key", "secret_key"),
-                (None, Some(_)) => ("secret_key", "access_key"),
-                _ => ("session_token", "access_key and secret_key"),
-            };
-            return Err(FdwError::new(
-                SqlState::OptionNameNotFound,
-                format!("option \"{present}\" requires {missing} in the same user mapping"),
-            )
-            .with_hint("Give access_key and secret_key together (and session_token for temporary credentials), or none of them to use the default credential chain."));
-        }
-    };
+    let keys = parse_keys(
+        find(options, "access_key"),
+        find(options, "secret_key"),
+        find(options, "session_token"),
+        "user mapping",
+    )?;
     let ambient_credentials = match find(options, "ambient_credentials") {
         Some(value) => parse_bool(value).ok_or_else(|| {
             invalid_value(
@@ -695,11 +1115,16 @@ mod tests {
 
     #[test]
     fn option_in_the_wrong_catalog_says_where_it_belongs() {
-        let err = validate(Catalog::Server, &opts(&[("access_key", "AKIA")]), true).unwrap_err();
+        let err = validate(
+            Catalog::Server,
+            &opts(&[("ambient_credentials", "true")]),
+            true,
+        )
+        .unwrap_err();
         assert_eq!(err.state, SqlState::InvalidOptionName);
         assert_eq!(
             err.hint.as_deref(),
-            Some("\"access_key\" is an option of a user mapping, not of a server.")
+            Some("\"ambient_credentials\" is an option of a user mapping, not of a server.")
         );
         let err = validate(Catalog::Wrapper, &opts(&[("x", "1")]), true).unwrap_err();
         assert_eq!(

@@ -9,14 +9,22 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use aws_config::ecs::EcsCredentialsProvider;
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::imds::{self, credentials::ImdsCredentialsProvider};
+use aws_config::meta::credentials::CredentialsProviderChain;
 use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_config::web_identity_token::WebIdentityTokenCredentialsProvider;
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
 use aws_smithy_http_client::tls;
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -33,8 +41,9 @@ use crate::row::CallerIdentity;
 /// Steampipe's last resort, and STS's global endpoint region.
 pub const FALLBACK_REGION: &str = "us-east-1";
 
-/// Everything needed to ask STS who we are: the server's options and, when the user mapping
-/// has them, static keys. Credentials otherwise come from the AWS default chain.
+/// Everything needed to ask STS who we are: the server's options and the keys to use (the
+/// user mapping's, else the server's own); without keys, credentials come from the
+/// database server's own environment (the default chain, or the named profile).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ConnectionSettings {
     pub server: ServerOptions,
@@ -42,29 +51,51 @@ pub struct ConnectionSettings {
 }
 
 impl ConnectionSettings {
+    /// The settings for a server and the current user's mapping keys, which win over keys
+    /// in the server's options.
+    pub fn new(server: ServerOptions, mapping_keys: Option<StaticKeys>) -> Self {
+        let keys = mapping_keys.or_else(|| server.keys.clone());
+        ConnectionSettings { server, keys }
+    }
+
     /// Values that must never reach a message.
     pub fn secrets(&self) -> Vec<String> {
-        self.keys
-            .as_ref()
-            .map(StaticKeys::secrets)
-            .unwrap_or_default()
+        let mut secrets: Vec<String> = self.keys.iter().flat_map(StaticKeys::secrets).collect();
+        secrets.extend(self.server.keys.iter().flat_map(StaticKeys::secrets));
+        secrets
+    }
+
+    /// Whether the call would use the database server's own credentials or files (the
+    /// default chain, or a named profile): only trusted users may.
+    pub fn uses_ambient_credentials(&self) -> bool {
+        self.keys.is_none() || self.server.reads_server_files()
     }
 
     /// Where credentials come from, for EXPLAIN and messages (never the keys themselves).
     pub fn credential_source(&self) -> String {
-        match (&self.keys, &self.server.profile) {
+        let base = match (&self.keys, &self.server.profile) {
+            (Some(keys), _) if Some(keys) == self.server.keys.as_ref() => {
+                "server options".to_string()
+            }
             (Some(keys), _) if keys.session_token.is_some() => {
                 "user mapping (temporary keys)".into()
             }
             (Some(_), _) => "user mapping".into(),
-            (None, Some(profile)) => format!("default chain, profile {profile}"),
-            (None, None) => "default chain".into(),
+            (None, Some(profile)) => format!("profile {profile}"),
+            (None, None) if self.server.instance_metadata => "default chain".into(),
+            (None, None) => "default chain without instance metadata".into(),
+        };
+        match &self.server.assume_role {
+            Some(role) => format!("{base}, then AssumeRole {}", role.role_arn),
+            None => base,
         }
     }
 }
 
-/// The region STS is called in: the server's `region`, else the environment or the shared
-/// config profile, else us-east-1. Instance metadata is never asked for a region.
+/// The region STS is called in, in Steampipe's order: the server's `region` (or
+/// `default_region`), else the environment or the shared config profile, else the main
+/// region of the partition `regions` names, else us-east-1. Instance metadata is never
+/// asked for a region.
 pub async fn resolve_region(server: &ServerOptions) -> Region {
     if let Some(region) = &server.region {
         return Region::new(region.clone());
@@ -73,14 +104,39 @@ pub async fn resolve_region(server: &ServerOptions) -> Region {
     if let Some(profile) = &server.profile {
         profile_region = profile_region.profile_name(profile);
     }
-    RegionProviderChain::first_try(
+    let sdk_region = RegionProviderChain::first_try(
         aws_config::environment::EnvironmentVariableRegionProvider::new(),
     )
     .or_else(profile_region.build())
-    .or_else(Region::new(FALLBACK_REGION))
     .region()
-    .await
-    .unwrap_or_else(|| Region::new(FALLBACK_REGION))
+    .await;
+    sdk_region.unwrap_or_else(|| Region::new(region_for_patterns(&server.regions)))
+}
+
+/// The region to call when only Steampipe's `regions` list hints at one: its first plain
+/// region, else the main region of the partition its first wildcard names.
+pub fn region_for_patterns(patterns: &[String]) -> String {
+    if let Some(region) = patterns
+        .iter()
+        .find(|pattern| !pattern.contains(['*', '?']))
+    {
+        return region.clone();
+    }
+    let main_regions = [
+        ("us-gov-", "us-gov-west-1"),
+        ("cn-", "cn-northwest-1"),
+        ("us-isob-", "us-isob-east-1"),
+        ("us-iso-", "us-iso-east-1"),
+    ];
+    patterns
+        .first()
+        .and_then(|pattern| {
+            main_regions
+                .iter()
+                .find(|(prefix, _)| pattern.starts_with(prefix))
+                .map(|(_, region)| region.to_string())
+        })
+        .unwrap_or_else(|| FALLBACK_REGION.to_string())
 }
 
 /// The endpoint a request goes to, for messages.
@@ -194,6 +250,16 @@ async fn build_client(settings: &ConnectionSettings, region: Region) -> PooledCl
         .connect_timeout(server.connect_timeout)
         .operation_timeout(server.timeout)
         .build();
+    let source_credentials = match &settings.keys {
+        Some(keys) => SharedCredentialsProvider::new(Credentials::new(
+            keys.access_key_id.clone(),
+            keys.secret_access_key.clone(),
+            keys.session_token.clone(),
+            None,
+            "aws_sts_keys",
+        )),
+        None => ambient_credentials(server, &region, &timeouts),
+    };
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region.clone())
         .timeout_config(timeouts)
@@ -202,28 +268,38 @@ async fn build_client(settings: &ConnectionSettings, region: Region) -> PooledCl
                 .with_max_attempts(server.max_attempts)
                 .with_initial_backoff(server.min_retry_delay),
         )
-        .http_client(shared_http_client());
+        .http_client(shared_http_client())
+        .credentials_provider(source_credentials);
     if let Some(url) = &server.endpoint_url {
         loader = loader.endpoint_url(url);
     }
     if let Some(profile) = &server.profile {
         loader = loader.profile_name(profile);
     }
-    if let Some(keys) = &settings.keys {
-        loader = loader.credentials_provider(Credentials::new(
-            keys.access_key_id.clone(),
-            keys.secret_access_key.clone(),
-            keys.session_token.clone(),
-            None,
-            "aws_sts_user_mapping",
-        ));
-    }
     let sdk_config = loader.load().await;
+    let credentials = match &server.assume_role {
+        // AssumeRole goes to the same endpoint, with the same timeouts and retries, signed
+        // with the source credentials.
+        Some(role) => {
+            let mut assume = aws_config::sts::AssumeRoleProvider::builder(role.role_arn.clone())
+                .session_name(role.session_name.clone())
+                .region(region.clone())
+                .configure(&sdk_config);
+            if let Some(external_id) = &role.external_id {
+                assume = assume.external_id(external_id.clone());
+            }
+            if let Some(duration) = role.duration {
+                assume = assume.session_length(duration);
+            }
+            Some(SharedCredentialsProvider::new(assume.build().await))
+        }
+        None => sdk_config.credentials_provider(),
+    };
     let credentials_expiry = Arc::new(Mutex::new(None));
     let attempts = AttemptCounter::default();
     let mut sts_config =
         aws_sdk_sts::config::Builder::from(&sdk_config).interceptor(attempts.clone());
-    if let Some(provider) = sdk_config.credentials_provider() {
+    if let Some(provider) = credentials {
         sts_config = sts_config.credentials_provider(ExpiryRecorder {
             inner: provider,
             expiry: credentials_expiry.clone(),
@@ -234,6 +310,100 @@ async fn build_client(settings: &ConnectionSettings, region: Region) -> PooledCl
         region,
         credentials_expiry,
         attempts,
+    }
+}
+
+/// How long the chain may wait for EC2 instance metadata before giving up on it: off EC2
+/// nothing answers at 169.254.169.254, and the SDK's own retries would take minutes.
+pub const INSTANCE_METADATA_BUDGET: Duration = Duration::from_secs(1);
+
+/// The database server's own credentials. With `profile`, that profile alone (its keys,
+/// role chain, credential_process or SSO session), as the AWS CLI's --profile; else the
+/// default chain: environment, shared files, web identity, container, then instance
+/// metadata (unless `instance_metadata 'false'`), the last bounded to
+/// [`INSTANCE_METADATA_BUDGET`].
+fn ambient_credentials(
+    server: &ServerOptions,
+    region: &Region,
+    timeouts: &TimeoutConfig,
+) -> SharedCredentialsProvider {
+    let provider_config = ProviderConfig::without_region()
+        .with_region(Some(region.clone()))
+        .with_http_client(shared_http_client())
+        .with_timeout_config(timeouts.clone());
+    let profile = |name: Option<&String>| {
+        let mut builder = ProfileFileCredentialsProvider::builder().configure(&provider_config);
+        if let Some(name) = name {
+            builder = builder.profile_name(name);
+        }
+        builder.build()
+    };
+    if let Some(name) = &server.profile {
+        return SharedCredentialsProvider::new(profile(Some(name)));
+    }
+    let mut chain = CredentialsProviderChain::first_try(
+        "Environment",
+        EnvironmentVariableCredentialsProvider::new(),
+    )
+    .or_else("Profile", profile(None))
+    .or_else(
+        "WebIdentityToken",
+        WebIdentityTokenCredentialsProvider::builder()
+            .configure(&provider_config)
+            .build(),
+    )
+    .or_else(
+        "EcsContainer",
+        EcsCredentialsProvider::builder()
+            .configure(&provider_config)
+            .build(),
+    );
+    if server.instance_metadata {
+        let client = imds::Client::builder()
+            .configure(&provider_config)
+            .max_attempts(1)
+            .connect_timeout(INSTANCE_METADATA_BUDGET / 2)
+            .read_timeout(INSTANCE_METADATA_BUDGET / 2)
+            .build();
+        chain = chain.or_else(
+            "Ec2InstanceMetadata",
+            Bounded {
+                inner: ImdsCredentialsProvider::builder()
+                    .configure(&provider_config)
+                    .imds_client(client)
+                    .build(),
+                budget: INSTANCE_METADATA_BUDGET,
+                what: "EC2 instance metadata",
+            },
+        );
+    }
+    SharedCredentialsProvider::new(chain)
+}
+
+/// A credentials provider that gives up after `budget`, as "not loaded", so the chain
+/// reports every source it tried.
+#[derive(Debug)]
+struct Bounded<P> {
+    inner: P,
+    budget: Duration,
+    what: &'static str,
+}
+
+impl<P: ProvideCredentials> ProvideCredentials for Bounded<P> {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            match tokio::time::timeout(self.budget, self.inner.provide_credentials()).await {
+                Ok(result) => result,
+                Err(_) => Err(CredentialsError::not_loaded(format!(
+                    "{} did not answer within {}",
+                    self.what,
+                    human_duration(self.budget)
+                ))),
+            }
+        })
     }
 }
 
@@ -353,11 +523,11 @@ fn describe_chain(error: &(dyn StdError + 'static)) -> String {
     parts.join(": ")
 }
 
-/// Finds a credentials-provider error anywhere in an error's source chain.
-fn find_credentials_error<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a CredentialsError> {
+/// Finds an error of type `T` anywhere in an error's source chain.
+fn find_in_chain<'a, T: StdError + 'static>(error: &'a (dyn StdError + 'static)) -> Option<&'a T> {
     let mut current = Some(error);
     while let Some(error) = current {
-        if let Some(found) = error.downcast_ref::<CredentialsError>() {
+        if let Some(found) = error.downcast_ref::<T>() {
             return Some(found);
         }
         current = error.source();
@@ -371,23 +541,8 @@ fn explain_sdk_error(
     endpoint: &str,
 ) -> FdwError {
     let chain = describe_chain(&error);
-    let source = credential_source_hint(settings);
-    let explained = if let Some(credentials_error) = find_credentials_error(&error) {
-        match credentials_error {
-            CredentialsError::CredentialsNotLoaded(_) => FdwError::new(
-                SqlState::UnableToEstablishConnection,
-                "no AWS credentials found",
-            )
-            .with_detail(format!("Tried: {source}. {chain}"))
-            .with_hint(
-                "Create a user mapping with keys: CREATE USER MAPPING FOR CURRENT_USER SERVER <server> \
-                 OPTIONS (access_key '...', secret_key '...'); or give the database server's OS user \
-                 AWS credentials (environment, ~/.aws/credentials, the profile option).",
-            ),
-            _ => FdwError::new(SqlState::UnableToEstablishConnection, "could not load AWS credentials")
-                .with_detail(format!("Tried: {source}. {chain}"))
-                .with_hint("Check the database server's AWS configuration, or put keys in a user mapping."),
-        }
+    let explained = if let Some(credentials_error) = find_in_chain::<CredentialsError>(&error) {
+        explain_credentials_error(credentials_error, settings, &chain, endpoint)
     } else {
         match &error {
             // An answer the SDK could not read as GetCallerIdentity nor as an AWS error.
@@ -426,6 +581,69 @@ fn explain_sdk_error(
     explained.redacted(&settings.secrets())
 }
 
+/// Why credentials could not be had: no source had any, AssumeRole failed (with its AWS
+/// code, for `ignore_error_codes`), an SSO session is missing or expired, or another
+/// source failed.
+fn explain_credentials_error(
+    error: &CredentialsError,
+    settings: &ConnectionSettings,
+    chain: &str,
+    endpoint: &str,
+) -> FdwError {
+    let tried = credential_source_hint(settings);
+    if let (Some(role), Some(assume_error)) = (
+        &settings.server.assume_role,
+        find_in_chain::<AssumeRoleError>(error),
+    ) {
+        let code = assume_error.code().unwrap_or("unknown error");
+        let hint = match code {
+            "AccessDenied" => "Check that the role's trust policy lets the source identity assume it, and that external_id matches what it expects.",
+            "ExpiredToken" | "ExpiredTokenException" => "The source credentials have expired: renew the keys in the user mapping (session_token too).",
+            "InvalidClientTokenId" | "SignatureDoesNotMatch" => "AWS does not accept the source credentials: check access_key, secret_key and session_token.",
+            "ValidationError" => "Check role_arn, role_session_name and duration_seconds (at most the role's maximum session duration).",
+            _ => "See the AWS error in the detail.",
+        };
+        return FdwError::new(
+            SqlState::UnableToEstablishConnection,
+            format!("could not assume role {} ({code})", role.role_arn),
+        )
+        .with_detail(format!(
+            "AWS error {code}: {} (endpoint {endpoint}; source credentials: {tried})",
+            assume_error.message().unwrap_or("no message")
+        ))
+        .with_hint(hint)
+        .with_aws_code(code);
+    }
+    let lowered = chain.to_ascii_lowercase();
+    if settings.keys.is_none() && (lowered.contains("sso") || lowered.contains("token cache")) {
+        let profile = settings.server.profile.as_deref().unwrap_or("default");
+        return FdwError::new(
+            SqlState::UnableToEstablishConnection,
+            format!("the AWS SSO session of profile \"{profile}\" is missing or has expired"),
+        )
+        .with_detail(chain.to_string())
+        .with_hint(format!(
+            "Sign in again as the database server's OS user: aws sso login --profile {profile}; \
+             or put keys in a user mapping."
+        ));
+    }
+    match error {
+        CredentialsError::CredentialsNotLoaded(_) => FdwError::new(
+            SqlState::UnableToEstablishConnection,
+            "no AWS credentials found",
+        )
+        .with_detail(format!("Tried: {tried}. {chain}"))
+        .with_hint(
+            "Create a user mapping with keys: CREATE USER MAPPING FOR CURRENT_USER SERVER <server> \
+             OPTIONS (access_key '...', secret_key '...'); or give the database server's OS user \
+             AWS credentials (environment, ~/.aws/credentials, the profile option).",
+        ),
+        _ => FdwError::new(SqlState::UnableToEstablishConnection, "could not load AWS credentials")
+            .with_detail(format!("Tried: {tried}. {chain}"))
+            .with_hint("Check the database server's AWS configuration (the profile's settings), or put keys in a user mapping."),
+    }
+}
+
 fn explain_service_error(error: &GetCallerIdentityError, endpoint: &str) -> FdwError {
     let code = error.code().unwrap_or("unknown error");
     let message = error.message().unwrap_or("no message");
@@ -461,17 +679,29 @@ fn explain_service_error(error: &GetCallerIdentityError, endpoint: &str) -> FdwE
     FdwError::new(state, format!("{summary} ({code})"))
         .with_detail(format!("{detail} (endpoint {endpoint})"))
         .with_hint(hint)
+        .with_aws_code(code)
 }
 
-/// The credential sources the default chain tries, for the "no credentials" detail.
+/// The credential sources tried, for the "no credentials" detail.
 fn credential_source_hint(settings: &ConnectionSettings) -> String {
+    if let Some(keys) = &settings.keys {
+        return if Some(keys) == settings.server.keys.as_ref() {
+            "the server's keys".to_string()
+        } else {
+            "the user mapping's keys".to_string()
+        };
+    }
     match &settings.server.profile {
-        _ if settings.keys.is_some() => "the user mapping's keys".to_string(),
         Some(profile) => {
             format!("profile \"{profile}\" in the shared config and credentials files")
         }
+        None if settings.server.instance_metadata => format!(
+            "environment variables, shared config and credentials files, web identity token, \
+             ECS container credentials, EC2 instance metadata (at most {})",
+            human_duration(INSTANCE_METADATA_BUDGET)
+        ),
         None => "environment variables, shared config and credentials files, web identity token, \
-                 ECS container credentials, EC2 instance metadata"
+                 ECS container credentials (instance_metadata is off)"
             .to_string(),
     }
 }
@@ -534,7 +764,7 @@ mod tests {
             server: profile,
             keys: None,
         };
-        assert_eq!(settings.credential_source(), "default chain, profile prod");
+        assert_eq!(settings.credential_source(), "profile prod");
     }
 
     #[test]
