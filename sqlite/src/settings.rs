@@ -36,28 +36,34 @@ pub fn settings_from_options(options: &[(String, String)]) -> Result<ConnectionS
     parse_server(options).map(settings_for)
 }
 
-/// SQLite has no user mappings: every key comes from the config or the environment.
+/// SQLite has no user mappings: keys come from the config or the environment.
 fn settings_for(server: ServerOptions) -> ConnectionSettings {
-    ConnectionSettings { server, keys: None }
+    ConnectionSettings::new(server, None)
 }
 
 /// A one-line summary of settings for `aws_sts_configure`'s answer: where requests go and
 /// where credentials come from, never a key.
 pub fn describe(settings: &ConnectionSettings) -> String {
     let server = &settings.server;
-    let region = server
-        .region
-        .as_deref()
-        .unwrap_or("from the environment or us-east-1");
+    let region = match &server.region {
+        Some(region) => region.clone(),
+        None => format!(
+            "from the environment or {}",
+            aws_sts::sts::region_for_patterns(&server.regions)
+        ),
+    };
     let endpoint = server
         .endpoint_url
         .as_deref()
         .unwrap_or("from AWS_ENDPOINT_URL or AWS's");
-    let credentials = match (&settings.keys, &server.profile) {
+    let mut credentials = match (&settings.keys, &server.profile) {
         (Some(_), _) => "keys from the config".to_string(),
         (None, Some(profile)) => format!("profile {profile}"),
         (None, None) => "default chain".to_string(),
     };
+    if let Some(role) = &server.assume_role {
+        credentials.push_str(&format!(", assuming {}", role.role_arn));
+    }
     format!("aws_sts: region {region}, endpoint {endpoint}, credentials {credentials}")
 }
 
@@ -103,9 +109,22 @@ pub fn configured_settings(state: &SharedState) -> ConnectionSettings {
         .unwrap_or_else(default_settings)
 }
 
+/// The rows of a scan: the caller identity, or none when STS failed with an error code the
+/// settings' `ignore_error_codes` lists (Steampipe's way to skip an account).
+pub fn scan_identity(
+    state: &SharedState,
+    settings: &ConnectionSettings,
+) -> Result<Option<CallerIdentity>, FdwError> {
+    match caller_identity(state, settings) {
+        Ok(identity) => Ok(Some(identity)),
+        Err(error) if settings.server.ignores(&error) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
 /// The caller identity for these settings: from the connection's cache while fresh, else
 /// from STS (on the core's runtime), then cached.
-pub fn caller_identity(
+fn caller_identity(
     state: &SharedState,
     settings: &ConnectionSettings,
 ) -> Result<CallerIdentity, FdwError> {
@@ -180,6 +199,21 @@ mod tests {
         assert_eq!(configured_settings(&state), settings);
         configure(&state, None);
         assert_eq!(configured_settings(&state), default_settings());
+    }
+
+    #[test]
+    fn a_config_is_parsed_by_the_core_with_its_keys() {
+        let settings = settings_from_config(
+            "access_key = \"AKIAEXAMPLE\"\nsecret_key = \"s3cr3t\"\nregions = [\"eu-west-1\"]\n",
+        )
+        .expect("a valid config");
+        let keys = settings.keys.clone().expect("keys from the config");
+        assert_eq!(keys.access_key_id, "AKIAEXAMPLE");
+        let summary = describe(&settings);
+        assert!(summary.contains("keys from the config"), "{summary}");
+        assert!(!summary.contains("s3cr3t"), "{summary}");
+        let error = settings_from_config("regions = [").expect_err("unterminated list");
+        assert!(error.message.contains("line"), "{}", error.message);
     }
 
     #[test]

@@ -160,7 +160,8 @@ pub struct CallerIdentityCursor {
     state: SharedState,
     own_settings: Option<ConnectionSettings>,
     connection_name: String,
-    /// The values of the one row, in ALL_COLUMNS order; `None` once past it.
+    /// The values of the one row, in ALL_COLUMNS order; `None` once past it (or when an
+    /// ignored error left the scan empty).
     row: Option<Vec<Option<String>>>,
 }
 
@@ -178,19 +179,19 @@ unsafe impl VTabCursor for CallerIdentityCursor {
                 Some(settings) => settings.clone(),
                 None => settings::configured_settings(&self.state),
             };
-            let identity = settings::caller_identity(&self.state, &settings).map_err(|error| {
+            let identity = settings::scan_identity(&self.state, &settings).map_err(|error| {
                 Error::ModuleError(format!(
                     "{MODULE_NAME} (connection \"{}\"): {}",
                     self.connection_name,
                     settings::error_text(&error)
                 ))
             })?;
-            self.row = Some(
+            self.row = identity.map(|identity| {
                 ALL_COLUMNS
                     .iter()
                     .map(|column| column.value(&identity, &self.connection_name))
-                    .collect(),
-            );
+                    .collect()
+            });
             Ok(())
         })
     }

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use aws_sts_sqlite_tests::faults::{Fault, FaultServer};
 use aws_sts_sqlite_tests::*;
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::Value;
@@ -185,6 +186,42 @@ fn an_unreachable_endpoint_fails_quickly_and_clearly() {
         "an error shows the secret key: {text}"
     );
     assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+}
+
+#[test]
+fn ignore_error_codes_turn_a_matching_aws_error_into_zero_rows() {
+    // moto never refuses GetCallerIdentity, so the refusal comes from the fault endpoint.
+    let refusing = FaultServer::start(vec![], Fault::Error(403, "AccessDenied"));
+    let connection = connect();
+    let base = format!(
+        "{}max_error_retry_attempts = 1\n",
+        keys_config(&refusing.url, "AKIAREFUSED", "refused-secret", None)
+    );
+    configure(&connection, &base).expect("configure");
+    let error = scan(&connection, "aws_sts_caller_identity").expect_err("refused");
+    let text = error_text(error);
+    assert!(text.contains("(AccessDenied)"), "{text}");
+    assert!(!text.contains("refused-secret"), "{text}");
+
+    configure(
+        &connection,
+        &format!("{base}ignore_error_codes = [\"Access*\"]\n"),
+    )
+    .expect("configure");
+    let rows: i64 = connection
+        .query_row("SELECT count(*) FROM aws_sts_caller_identity", [], |row| {
+            row.get(0)
+        })
+        .expect("an ignored error is an empty table");
+    assert_eq!(rows, 0);
+
+    // Another code still fails.
+    configure(
+        &connection,
+        &format!("{base}ignore_error_codes = [\"Throttling\"]\n"),
+    )
+    .expect("configure");
+    assert!(scan(&connection, "aws_sts_caller_identity").is_err());
 }
 
 #[test]

@@ -14,6 +14,11 @@ use std::thread;
 
 use rusqlite::Connection;
 
+/// The project's fault-injection STS endpoint (the Postgres tests' own), for the AWS error
+/// codes moto never answers with.
+#[path = "../../tests/common/faults.rs"]
+pub mod faults;
+
 /// The moto port, as tests/env.sh and the Postgres tests read it.
 pub fn moto_port() -> u16 {
     std::env::var("AWS_STS_TEST_MOTO_PORT")
