@@ -3,7 +3,8 @@
 #   1. plain `cargo test` of the Postgres-free core and the integration tests' helpers,
 #   2. the pg_regress tests in tests/sql against the scratch cluster and moto,
 #   3. the Rust integration tests in tests/*.rs against the same cluster and moto,
-#   4. a check that no backend crashed during the run.
+#   4. a check that no backend crashed during the run,
+#   5. the SQLite extension's tests (tests/sqlite.sh).
 set -euo pipefail
 
 . "$(dirname "$0")/env.sh"
@@ -44,4 +45,13 @@ if tail -c +"$((log_start + 1))" "$SCRATCH/postgres.log" | grep -E "terminated b
     exit 1
 fi
 echo "no backend crashed"
-echo "tests: $((cargo_passed + regress_passed)) passed, $cargo_failed failed"
+
+# --- SQLite extension (issue #6): tests/sqlite.sh, against the same moto ---------------------
+sqlite_status=0
+tests/sqlite.sh | tee target/sqlite-tests.log || sqlite_status=1
+sqlite_passed=$(awk '/^sqlite tests:/ { print $3 }' target/sqlite-tests.log)
+sqlite_failed=$(awk '/^sqlite tests:/ { print $5 }' target/sqlite-tests.log)
+# --- end of the SQLite section ---------------------------------------------------------------
+
+echo "tests: $((cargo_passed + regress_passed + ${sqlite_passed:-0})) passed, $((cargo_failed + ${sqlite_failed:-1})) failed"
+exit "$sqlite_status"

@@ -60,8 +60,16 @@ pub struct CallerIdentityTable {
     connection_name: String,
 }
 
+/// What CREATE VIRTUAL TABLE's module arguments say.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct TableArguments {
+    connection_name: Option<String>,
+    /// Everything else: server options for the core's parser (`config` among them).
+    options: Vec<(String, String)>,
+}
+
 /// Splits module arguments into the connection name and the server options.
-fn parse_arguments(arguments: &[&[u8]]) -> Result<(Option<String>, Vec<(String, String)>)> {
+fn parse_arguments(arguments: &[&[u8]]) -> Result<TableArguments> {
     let mut connection_name = None;
     let mut options = Vec::new();
     for argument in arguments {
@@ -82,7 +90,10 @@ fn parse_arguments(arguments: &[&[u8]]) -> Result<(Option<String>, Vec<(String, 
             options.push((name.to_string(), value.into_owned()));
         }
     }
-    Ok((connection_name, options))
+    Ok(TableArguments {
+        connection_name,
+        options,
+    })
 }
 
 // SAFETY: CallerIdentityTable is #[repr(C)] with sqlite3_vtab as its first field, as the
@@ -103,7 +114,10 @@ unsafe impl<'vtab> VTab<'vtab> for CallerIdentityTable {
             let state = aux.cloned().ok_or_else(|| {
                 Error::ModuleError(format!("{MODULE_NAME}: registered without its state"))
             })?;
-            let (connection_name, options) = parse_arguments(arguments)?;
+            let TableArguments {
+                connection_name,
+                options,
+            } = parse_arguments(arguments)?;
             let own_settings = if options.is_empty() {
                 None
             } else {
@@ -243,11 +257,13 @@ mod tests {
             b"config='region = \"eu-west-1\"'",
             b" connection_name = 'prod' ",
         ];
-        let (name, options) = parse_arguments(&arguments).expect("valid arguments");
-        assert_eq!(name.as_deref(), Some("prod"));
+        let parsed = parse_arguments(&arguments).expect("valid arguments");
         assert_eq!(
-            options,
-            vec![("config".to_string(), "region = \"eu-west-1\"".to_string())]
+            parsed,
+            TableArguments {
+                connection_name: Some("prod".to_string()),
+                options: vec![("config".to_string(), "region = \"eu-west-1\"".to_string())],
+            }
         );
         assert!(parse_arguments(&[b"no_equals_sign"]).is_err());
         assert!(parse_arguments(&[b"connection_name=''"]).is_err());
