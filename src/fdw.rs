@@ -13,7 +13,7 @@ use pgrx::{PgLogLevel, PgMemoryContexts, PgSqlErrorCode};
 
 use futures_util::StreamExt;
 
-use crate::aggregate::{self, AggregatorOptions, Candidate, OnError};
+use crate::aggregate::{self, AggregatorOptions, Candidate, OnError, Pinned};
 use crate::cache::{IdentityCache, Lookup};
 use crate::error::{FdwError, SqlState};
 use crate::options::{self, Catalog, ServerKind, ServerOptions};
@@ -485,11 +485,12 @@ fn member_servers(
 fn aggregator_members(
     aggregator_id: pg_sys::Oid,
     options: &AggregatorOptions,
-    pinned_names: Option<&[String]>,
+    pinned: &Pinned,
     user_id: pg_sys::Oid,
     enforce_policy: bool,
 ) -> Vec<Result<ScanConfig, FdwError>> {
-    member_servers(aggregator_id, options, pinned_names)
+    let now = Instant::now();
+    member_servers(aggregator_id, options, pinned.connection_names.as_deref())
         .into_iter()
         .filter_map(|member| {
             let (server_id, server) = member.id;
@@ -517,6 +518,27 @@ fn aggregator_members(
                 try_scan_config(server_id, &member.name, server, user_id, enforce_policy)
             })
         })
+        // account_id quals: leave out members whose account is known not to match.
+        .filter(|member| match member {
+            Ok(config) => {
+                let cached_account = IDENTITY_CACHE.with(|cache| {
+                    cache
+                        .borrow()
+                        .get(&config.settings, now)
+                        .map(|identity| identity.account_id.clone())
+                });
+                let role_arn = config
+                    .settings
+                    .server
+                    .assume_role
+                    .as_ref()
+                    .map(|role| role.role_arn.as_str());
+                pinned.admits_account(
+                    aggregate::known_account(role_arn, cached_account.as_deref()).as_deref(),
+                )
+            }
+            Err(_) => true,
+        })
         .collect()
 }
 
@@ -531,7 +553,7 @@ struct ScanPlan {
 
 fn scan_plan(
     server_id: pg_sys::Oid,
-    pinned_names: Option<&[String]>,
+    pinned: &Pinned,
     user_id: pg_sys::Oid,
     enforce_policy: bool,
 ) -> ScanPlan {
@@ -553,7 +575,7 @@ fn scan_plan(
             }
         }
         ServerKind::Aggregator(options) => ScanPlan {
-            members: aggregator_members(server_id, &options, pinned_names, user_id, enforce_policy),
+            members: aggregator_members(server_id, &options, pinned, user_id, enforce_policy),
             server_name,
             concurrency: options.concurrency,
             on_error: options.on_error,
@@ -741,13 +763,14 @@ struct ScanState {
     stats: ScanStats,
 }
 
-/// The `sp_connection_name` values the query pins with `=` or `IN (...)` quals, if any:
-/// an aggregator calls only those members. Other quals are left to the executor.
-fn pinned_connection_names(
+/// The values the query pins a text column to with `=` or `IN (...)` quals, if any: an
+/// aggregator calls only the members that can match. Other quals are left to the executor.
+fn pinned_values(
     baserel: *mut pg_sys::RelOptInfo,
     relation_id: pg_sys::Oid,
+    column: Column,
 ) -> Option<Vec<String>> {
-    let column = CString::new(Column::SpConnectionName.name()).unwrap_or_default();
+    let column = CString::new(column.name()).unwrap_or_default();
     // SAFETY: reads the planner's restriction clauses of this relation: node tags are
     // checked before each cast, and Const values are converted as text (or text[]) only
     // when their type says so.
@@ -825,10 +848,10 @@ fn pinned_connection_names(
     }
 }
 
-/// The pinned names travel from the planner to the executor in the ForeignScan's
-/// fdw_private: one String node holding JSON (`null` when nothing is pinned).
-fn pinned_to_private(pinned: Option<&[String]>) -> *mut pg_sys::List {
-    let json = CString::new(serde_json::to_string(&pinned).unwrap_or_default()).unwrap_or_default();
+/// What the quals pin travels from the planner to the executor in the ForeignScan's
+/// fdw_private: one String node holding JSON.
+fn pinned_to_private(pinned: &Pinned) -> *mut pg_sys::List {
+    let json = CString::new(pinned.to_json()).unwrap_or_default();
     // SAFETY: a one-element List of a String node, palloc'd in the planner's context.
     unsafe {
         pg_sys::lappend(
@@ -838,14 +861,16 @@ fn pinned_to_private(pinned: Option<&[String]>) -> *mut pg_sys::List {
     }
 }
 
-fn pinned_from_private(private: *mut pg_sys::List) -> Option<Vec<String>> {
+fn pinned_from_private(private: *mut pg_sys::List) -> Pinned {
     // SAFETY: fdw_private is NIL or what pinned_to_private built (copied by the plan cache).
     let json = unsafe {
         let items = pgrx::PgList::<pg_sys::String>::from_pg(private);
-        let node = items.get_ptr(0)?;
-        cstr_to_string((*node).sval)
+        match items.get_ptr(0) {
+            Some(node) => cstr_to_string((*node).sval),
+            None => return Pinned::default(),
+        }
     };
-    serde_json::from_str(&json).ok().flatten()
+    Pinned::from_json(&json)
 }
 
 #[pg_guard]
@@ -860,10 +885,19 @@ unsafe extern "C-unwind" fn get_foreign_rel_size(
     let rows = match server_of(server_id).1 {
         ServerKind::Connection(_) => 1,
         ServerKind::Aggregator(options) => {
-            let pinned = pinned_connection_names(baserel, foreign_table_id);
+            let pinned = Pinned {
+                connection_names: pinned_values(
+                    baserel,
+                    foreign_table_id,
+                    Column::SpConnectionName,
+                ),
+                account_ids: pinned_values(baserel, foreign_table_id, Column::AccountId),
+            };
             // SAFETY: the planner's RelOptInfo; fdw_private is ours to set.
-            unsafe { (*baserel).fdw_private = pinned_to_private(pinned.as_deref()).cast() };
-            member_servers(server_id, &options, pinned.as_deref()).len()
+            unsafe { (*baserel).fdw_private = pinned_to_private(&pinned).cast() };
+            // SAFETY: GetUserId only reads the current user.
+            let user_id = unsafe { pg_sys::GetUserId() };
+            aggregator_members(server_id, &options, &pinned, user_id, false).len()
         }
     };
     // SAFETY: the planner hands us its RelOptInfo to fill in.
@@ -945,7 +979,7 @@ unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanSta
     let pinned = pinned_from_private(unsafe {
         (*((*node).ss.ps.plan as *const pg_sys::ForeignScan)).fdw_private
     });
-    let plan = scan_plan(server_id, pinned.as_deref(), scan_user(node), true);
+    let plan = scan_plan(server_id, &pinned, scan_user(node), true);
     // SAFETY: the descriptor's attributes are read by index below its natts.
     let natts = unsafe { (*tupdesc).natts } as usize;
     let columns = (0..natts)
@@ -1081,7 +1115,7 @@ unsafe extern "C-unwind" fn explain_foreign_scan(
         ((*plan).fs_server, pinned_from_private((*plan).fdw_private))
     };
     // Shows what a scan would do without doing it: no AWS call, no secret.
-    let plan = scan_plan(server_id, pinned.as_deref(), scan_user(node), false);
+    let plan = scan_plan(server_id, &pinned, scan_user(node), false);
     let configs: Vec<&ScanConfig> = plan
         .members
         .iter()

@@ -238,3 +238,68 @@ fn a_member_without_usage_is_denied_to_that_user() {
         )]
     );
 }
+
+/// `account_id = ...` leaves out members whose account is known before any call: from
+/// their role_arn, or from a cached identity. Members whose account is unknown are called
+/// (and their rows filtered by the executor as usual).
+#[test]
+fn account_id_quals_prune_members_whose_account_is_known() {
+    let mut admin = connect();
+    let (source, _) = create_iam_user("AcctSource");
+    let moto = moto_endpoint();
+    for (suffix, account) in [("x", "111111111111"), ("y", "222222222222")] {
+        server_with_keys(
+            &mut admin,
+            &format!("acct_{suffix}"),
+            &format!(
+                "endpoint_url '{moto}', role_arn 'arn:aws:iam::{account}:role/it-acct-{suffix}', cache 'false'"
+            ),
+            Some(&source),
+        );
+    }
+    // Account unknown until asked (and not cached yet).
+    server_with_keys(
+        &mut admin,
+        "acct_z",
+        &format!("endpoint_url '{moto}'"),
+        Some(&source),
+    );
+    aggregator(&mut admin, "agg_acct", "connections 'acct_*'");
+    let plan = |client: &mut postgres::Client, sql: &str| -> String {
+        client
+            .query(&format!("EXPLAIN {sql}"), &[])
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<_, String>(0))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let pinned = "SELECT sp_connection_name, arn FROM agg_acct.aws_sts_caller_identity \
+                  WHERE account_id = '111111111111'";
+    let explained = plan(&mut admin, pinned);
+    assert!(
+        explained.contains("AWS Servers: acct_x, acct_z"),
+        "{explained}"
+    );
+    assert!(explained.contains("rows=2 "), "{explained}");
+    let got = rows(&mut admin, pinned);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "acct_x");
+    assert!(
+        got[0]
+            .1
+            .starts_with("arn:aws:sts::111111111111:assumed-role/it-acct-x/"),
+        "{got:?}"
+    );
+    // acct_z's identity is cached now: its account (moto's 123456789012) is known.
+    let explained = plan(&mut admin, pinned);
+    assert!(explained.contains("AWS Servers: acct_x\n"), "{explained}");
+    let explained = plan(
+        &mut admin,
+        "SELECT arn FROM agg_acct.aws_sts_caller_identity WHERE account_id IN ('222222222222', '123456789012')",
+    );
+    assert!(
+        explained.contains("AWS Servers: acct_y, acct_z"),
+        "{explained}"
+    );
+}

@@ -435,6 +435,8 @@ fn secrets_never_reach_errors_or_the_server_log() {
     let mut client = connect();
     let secret = "wJalrXUtnFEMIK7MDENGbPxRfiCYzzLogCheck";
     let token = "FwoGZXIvYXdzTokenThatMustStayHidden";
+    remember_secret(secret);
+    remember_secret(token);
     let url = closed_port_url();
     client
         .batch_execute(&format!(
