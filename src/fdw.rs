@@ -2,7 +2,7 @@
 //! aws_sts lives here; everything it decides is delegated to the Postgres-free modules.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::ptr;
 use std::rc::Rc;
@@ -791,15 +791,29 @@ fn fetch_rows(plan: &ScanPlan, stats: &mut ScanStats) -> Vec<(String, CallerIden
     }
     if !pending.is_empty() {
         let started = Instant::now();
-        let answers = block_on(|| {
-            futures_util::stream::iter(pending.iter().map(|&(index, config)| async move {
-                (index, sts::get_caller_identity(&config.settings).await)
+        // Members with the same settings (the same credentials sent to the same place) are
+        // the same identity: one call answers them all.
+        let mut distinct: Vec<&ConnectionSettings> = Vec::new();
+        let mut seen: HashSet<&ConnectionSettings> = HashSet::new();
+        for (_, config) in &pending {
+            if seen.insert(&config.settings) {
+                distinct.push(&config.settings);
+            }
+        }
+        let answers: HashMap<&ConnectionSettings, Result<sts::Answer, FdwError>> = block_on(|| {
+            futures_util::stream::iter(distinct.iter().map(|&settings| async move {
+                (settings, sts::get_caller_identity(settings).await)
             }))
             .buffer_unordered(plan.concurrency)
-            .collect::<Vec<_>>()
+            .collect::<HashMap<_, _>>()
         });
-        stats.aws_calls += pending.len() as u64;
+        stats.aws_calls += distinct.len() as u64;
         stats.aws_time += started.elapsed();
+        let answers = pending.iter().filter_map(|&(index, config)| {
+            answers
+                .get(&config.settings)
+                .map(|answer| (index, answer.clone()))
+        });
         for (index, answer) in answers {
             let Ok(config) = &plan.members[index] else {
                 continue;

@@ -303,3 +303,40 @@ fn account_id_quals_prune_members_whose_account_is_known() {
         "{explained}"
     );
 }
+
+/// Two members with the same settings are the same identity: one STS call answers both,
+/// and each still gets its own row.
+#[test]
+fn members_with_the_same_settings_share_one_call() {
+    let mut admin = connect();
+    let (twin, _) = create_iam_user("Twin");
+    let options = format!("endpoint_url '{}', cache 'false'", moto_endpoint());
+    server_with_keys(&mut admin, "twin_1", &options, Some(&twin));
+    server_with_keys(&mut admin, "twin_2", &options, Some(&twin));
+    aggregator(&mut admin, "agg_twin", "connections 'twin_?'");
+    let got = rows(
+        &mut admin,
+        "SELECT sp_connection_name, arn FROM agg_twin.aws_sts_caller_identity ORDER BY 1",
+    );
+    assert_eq!(
+        got.iter()
+            .map(|(name, _)| name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["twin_1", "twin_2"]
+    );
+    assert!(got
+        .iter()
+        .all(|(_, arn)| arn == "arn:aws:iam::123456789012:user/Twin"));
+    let analyzed: String = admin
+        .query(
+            "EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF, SUMMARY OFF) SELECT * FROM agg_twin.aws_sts_caller_identity",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(analyzed.contains("AWS Calls: 1\n"), "{analyzed}");
+    assert!(analyzed.contains("rows=2 "), "{analyzed}");
+}
