@@ -632,8 +632,8 @@ fn explain_credentials_error(
         .with_hint(hint)
         .with_aws_code(code);
     }
-    let lowered = chain.to_ascii_lowercase();
-    if settings.keys.is_none() && (lowered.contains("sso") || lowered.contains("token cache")) {
+    // aws-config's SSO providers say "SSO" and name the ~/.aws/sso/cache token file.
+    if settings.keys.is_none() && (chain.contains("SSO") || chain.contains(".aws/sso/")) {
         let profile = settings.server.profile.as_deref().unwrap_or("default");
         return FdwError::new(
             SqlState::UnableToEstablishConnection,
