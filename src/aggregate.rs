@@ -105,6 +105,49 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     pattern[p..].iter().all(|&c| c == '*')
 }
 
+/// What a query's quals pin down, so an aggregator calls no member whose row could not
+/// match: `sp_connection_name` and `account_id` compared with `=` or `IN (...)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pinned {
+    pub connection_names: Option<Vec<String>>,
+    pub account_ids: Option<Vec<String>>,
+}
+
+impl Pinned {
+    /// JSON for the plan's fdw_private (a plan can be cached and copied, so no pointers).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&(&self.connection_names, &self.account_ids)).unwrap_or_default()
+    }
+
+    /// Reads what [`Pinned::to_json`] wrote; anything else pins nothing.
+    pub fn from_json(json: &str) -> Pinned {
+        let (connection_names, account_ids) = serde_json::from_str(json).unwrap_or_default();
+        Pinned {
+            connection_names,
+            account_ids,
+        }
+    }
+
+    /// Whether a member whose account is `known` (None: cannot be known without calling)
+    /// may produce a row that passes the account_id quals.
+    pub fn admits_account(&self, known: Option<&str>) -> bool {
+        match (&self.account_ids, known) {
+            (Some(accounts), Some(account)) => accounts.iter().any(|pinned| pinned == account),
+            _ => true,
+        }
+    }
+}
+
+/// The account a member's row will show, when it is known before calling: an assumed
+/// role's identity is in the role's account; else the account of a cached identity.
+pub fn known_account(role_arn: Option<&str>, cached_account: Option<&str>) -> Option<String> {
+    role_arn
+        .and_then(|arn| arn.split(':').nth(4))
+        .filter(|account| !account.is_empty())
+        .or(cached_account)
+        .map(str::to_string)
+}
+
 /// A server an aggregator may call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate<Id> {
@@ -152,6 +195,37 @@ mod tests {
         assert!(!glob_match("a*b*c", "axxbyy"));
         assert!(glob_match("exact", "exact"));
         assert!(!glob_match("exact", "exactly"));
+    }
+
+    #[test]
+    fn account_quals_prune_only_members_whose_account_is_known() {
+        let pinned = Pinned {
+            connection_names: None,
+            account_ids: Some(vec!["111111111111".into()]),
+        };
+        assert!(pinned.admits_account(Some("111111111111")));
+        assert!(!pinned.admits_account(Some("222222222222")));
+        assert!(pinned.admits_account(None));
+        assert!(Pinned::default().admits_account(Some("222222222222")));
+        assert_eq!(
+            known_account(
+                Some("arn:aws:iam::333333333333:role/r"),
+                Some("444444444444")
+            ),
+            Some("333333333333".into())
+        );
+        assert_eq!(
+            known_account(None, Some("444444444444")),
+            Some("444444444444".into())
+        );
+        assert_eq!(known_account(None, None), None);
+        let both = Pinned {
+            connection_names: Some(vec!["aws_a".into()]),
+            account_ids: Some(vec![]),
+        };
+        assert_eq!(Pinned::from_json(&both.to_json()), both);
+        assert_eq!(Pinned::from_json("garbage"), Pinned::default());
+        assert_eq!(Pinned::from_json("null"), Pinned::default());
     }
 
     #[test]

@@ -138,8 +138,8 @@ pub fn parse(text: &str) -> Result<Vec<ConfigEntry>, FdwError> {
                 location.column(),
                 error.message().trim()
             ),
-            "Write the body of a Steampipe connection block, one key = value per line: \
-             profile = \"prod\"\nregions = [\"us-east-1\"]",
+            "Write the body of a Steampipe connection block, one key = value per line, as \
+             profile = \"prod\" and regions = [\"us-east-1\"] on two lines.",
         )
     })?;
     let body = connection_body(&body, text)?;

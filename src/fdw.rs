@@ -2,8 +2,10 @@
 //! aws_sts lives here; everything it decides is delegated to the Postgres-free modules.
 
 use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::ptr;
+use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
 use pgrx::pg_sys;
@@ -13,7 +15,7 @@ use pgrx::{PgLogLevel, PgMemoryContexts, PgSqlErrorCode};
 
 use futures_util::StreamExt;
 
-use crate::aggregate::{self, AggregatorOptions, Candidate, OnError};
+use crate::aggregate::{self, AggregatorOptions, Candidate, OnError, Pinned};
 use crate::cache::{IdentityCache, Lookup};
 use crate::error::{FdwError, SqlState};
 use crate::options::{self, Catalog, ServerKind, ServerOptions};
@@ -83,6 +85,42 @@ thread_local! {
     /// The backend's identity cache (a backend is single-threaded).
     static IDENTITY_CACHE: RefCell<IdentityCache> = RefCell::new(IdentityCache::new());
     static INVALIDATION_REGISTERED: Cell<bool> = const { Cell::new(false) };
+    /// Parsed options per server, so a scan does not re-read and re-parse them (config's
+    /// HCL included); emptied by any change to pg_foreign_server.
+    static SERVERS: RefCell<HashMap<pg_sys::Oid, (String, ServerKind)>> = RefCell::new(HashMap::new());
+    /// Parsed user mapping per (user, server); emptied by any change to pg_user_mapping or
+    /// pg_foreign_server.
+    static MAPPINGS: RefCell<HashMap<(pg_sys::Oid, pg_sys::Oid), CachedMapping>> = RefCell::new(HashMap::new());
+    /// What each attribute of a foreign table reads, per relation; an entry goes with the
+    /// relation's relcache invalidation (ALTER FOREIGN TABLE, column options).
+    static TABLES: RefCell<HashMap<pg_sys::Oid, Rc<Vec<Option<Attribute>>>>> = RefCell::new(HashMap::new());
+    /// jsonb values by their text (akas, sp_ctx, _ctx repeat from scan to scan): parsed once,
+    /// copied into each row.
+    static JSONB_VALUES: RefCell<HashMap<String, Vec<u8>>> = RefCell::new(HashMap::new());
+}
+
+/// A user mapping as a scan needs it: its oid (for cache invalidation) and options.
+type CachedMapping = (pg_sys::Oid, Result<options::UserMappingOptions, FdwError>);
+
+/// Enough distinct jsonb values for many servers' rows; past it the map starts over.
+const JSONB_VALUES_LIMIT: usize = 4096;
+
+/// How a foreign table attribute gets its value.
+#[derive(Debug, Clone, Copy)]
+struct Attribute {
+    column: Column,
+    kind: AttributeKind,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum AttributeKind {
+    Text,
+    Jsonb,
+    /// Any other type: through its input function, as COPY would.
+    Other {
+        type_id: pg_sys::Oid,
+        typmod: i32,
+    },
 }
 
 /// Empties this backend's identity cache and drops its STS clients (and the credentials
@@ -94,19 +132,51 @@ fn aws_sts_clear_cache() -> i64 {
 
 fn forget_everything() -> usize {
     sts::clear_clients();
+    forget_catalog_state();
     IDENTITY_CACHE.with(|cache| cache.borrow_mut().clear())
+}
+
+fn forget_catalog_state() {
+    SERVERS.with(|servers| servers.borrow_mut().clear());
+    MAPPINGS.with(|mappings| mappings.borrow_mut().clear());
+    TABLES.with(|tables| tables.borrow_mut().clear());
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn invalidate_on_catalog_change(
     _arg: pg_sys::Datum,
-    _cache_id: c_int,
+    cache_id: c_int,
     hash_value: u32,
 ) {
-    IDENTITY_CACHE.with(|cache| cache.borrow_mut().invalidate(hash_value));
-    if hash_value == 0 {
-        sts::clear_clients();
+    // Parsed options are cheap to rebuild: any change drops them all. A change to who is a
+    // superuser or a member of which role can change what a scan may use, too.
+    MAPPINGS.with(|mappings| mappings.borrow_mut().clear());
+    if cache_id != pg_sys::SysCacheIdentifier::USERMAPPINGOID as c_int {
+        SERVERS.with(|servers| servers.borrow_mut().clear());
     }
+    if cache_id == pg_sys::SysCacheIdentifier::FOREIGNSERVEROID as c_int
+        || cache_id == pg_sys::SysCacheIdentifier::USERMAPPINGOID as c_int
+    {
+        IDENTITY_CACHE.with(|cache| cache.borrow_mut().invalidate(hash_value));
+        if hash_value == 0 {
+            sts::clear_clients();
+        }
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn invalidate_on_relation_change(
+    _arg: pg_sys::Datum,
+    relation_id: pg_sys::Oid,
+) {
+    TABLES.with(|tables| {
+        let mut tables = tables.borrow_mut();
+        if relation_id == pg_sys::InvalidOid {
+            tables.clear();
+        } else {
+            tables.remove(&relation_id);
+        }
+    });
 }
 
 /// The syscache hash value of a catalog row, as invalidation callbacks receive it.
@@ -134,6 +204,8 @@ fn register_invalidation() {
     for cache_id in [
         pg_sys::SysCacheIdentifier::FOREIGNSERVEROID,
         pg_sys::SysCacheIdentifier::USERMAPPINGOID,
+        pg_sys::SysCacheIdentifier::AUTHOID,
+        pg_sys::SysCacheIdentifier::AUTHMEMROLEMEM,
     ] {
         // SAFETY: registers a plain function pointer for the backend's lifetime.
         unsafe {
@@ -143,6 +215,13 @@ fn register_invalidation() {
                 pg_sys::Datum::from(0),
             );
         }
+    }
+    // SAFETY: as above, for relcache invalidations (column options, ALTER FOREIGN TABLE).
+    unsafe {
+        pg_sys::CacheRegisterRelcacheCallback(
+            Some(invalidate_on_relation_change),
+            pg_sys::Datum::from(0),
+        );
     }
 }
 
@@ -351,6 +430,9 @@ fn user_name(user_id: pg_sys::Oid) -> String {
 /// validator's back) is reported naming the server.
 fn server_of(server_id: pg_sys::Oid) -> (String, ServerKind) {
     register_invalidation();
+    if let Some(cached) = SERVERS.with(|servers| servers.borrow().get(&server_id).cloned()) {
+        return cached;
+    }
     // SAFETY: GetForeignServer errors out itself for an unknown server.
     let (server_name, server_options) = unsafe {
         let server = pg_sys::GetForeignServer(server_id);
@@ -360,7 +442,11 @@ fn server_of(server_id: pg_sys::Oid) -> (String, ServerKind) {
         )
     };
     match options::parse_server_kind(&server_options) {
-        Ok(kind) => (server_name, kind),
+        Ok(kind) => {
+            let parsed = (server_name, kind);
+            SERVERS.with(|servers| servers.borrow_mut().insert(server_id, parsed.clone()));
+            parsed
+        }
         Err(error) => report(error.for_server(&server_name)),
     }
 }
@@ -376,9 +462,22 @@ fn try_scan_config(
     user_id: pg_sys::Oid,
     enforce_policy: bool,
 ) -> Result<ScanConfig, FdwError> {
-    let (mapping_id, mapping) = user_mapping_options(user_id, server_id).unwrap_or_default();
-    let mapping =
-        options::parse_user_mapping(&mapping).map_err(|error| error.for_server(server_name))?;
+    let cached = MAPPINGS.with(|mappings| mappings.borrow().get(&(user_id, server_id)).cloned());
+    let (mapping_id, mapping) = match cached {
+        Some(cached) => cached,
+        None => {
+            let (mapping_id, mapping) =
+                user_mapping_options(user_id, server_id).unwrap_or_default();
+            let parsed = (mapping_id, options::parse_user_mapping(&mapping));
+            MAPPINGS.with(|mappings| {
+                mappings
+                    .borrow_mut()
+                    .insert((user_id, server_id), parsed.clone())
+            });
+            parsed
+        }
+    };
+    let mapping = mapping.map_err(|error| error.for_server(server_name))?;
     let mut sources = vec![syscache_hash(
         pg_sys::SysCacheIdentifier::FOREIGNSERVEROID,
         server_id,
@@ -485,11 +584,12 @@ fn member_servers(
 fn aggregator_members(
     aggregator_id: pg_sys::Oid,
     options: &AggregatorOptions,
-    pinned_names: Option<&[String]>,
+    pinned: &Pinned,
     user_id: pg_sys::Oid,
     enforce_policy: bool,
 ) -> Vec<Result<ScanConfig, FdwError>> {
-    member_servers(aggregator_id, options, pinned_names)
+    let now = Instant::now();
+    member_servers(aggregator_id, options, pinned.connection_names.as_deref())
         .into_iter()
         .filter_map(|member| {
             let (server_id, server) = member.id;
@@ -517,6 +617,27 @@ fn aggregator_members(
                 try_scan_config(server_id, &member.name, server, user_id, enforce_policy)
             })
         })
+        // account_id quals: leave out members whose account is known not to match.
+        .filter(|member| match member {
+            Ok(config) => {
+                let cached_account = IDENTITY_CACHE.with(|cache| {
+                    cache
+                        .borrow()
+                        .get(&config.settings, now)
+                        .map(|identity| identity.account_id.clone())
+                });
+                let role_arn = config
+                    .settings
+                    .server
+                    .assume_role
+                    .as_ref()
+                    .map(|role| role.role_arn.as_str());
+                pinned.admits_account(
+                    aggregate::known_account(role_arn, cached_account.as_deref()).as_deref(),
+                )
+            }
+            Err(_) => true,
+        })
         .collect()
 }
 
@@ -531,7 +652,7 @@ struct ScanPlan {
 
 fn scan_plan(
     server_id: pg_sys::Oid,
-    pinned_names: Option<&[String]>,
+    pinned: &Pinned,
     user_id: pg_sys::Oid,
     enforce_policy: bool,
 ) -> ScanPlan {
@@ -553,7 +674,7 @@ fn scan_plan(
             }
         }
         ServerKind::Aggregator(options) => ScanPlan {
-            members: aggregator_members(server_id, &options, pinned_names, user_id, enforce_policy),
+            members: aggregator_members(server_id, &options, pinned, user_id, enforce_policy),
             server_name,
             concurrency: options.concurrency,
             on_error: options.on_error,
@@ -670,15 +791,29 @@ fn fetch_rows(plan: &ScanPlan, stats: &mut ScanStats) -> Vec<(String, CallerIden
     }
     if !pending.is_empty() {
         let started = Instant::now();
-        let answers = block_on(|| {
-            futures_util::stream::iter(pending.iter().map(|&(index, config)| async move {
-                (index, sts::get_caller_identity(&config.settings).await)
+        // Members with the same settings (the same credentials sent to the same place) are
+        // the same identity: one call answers them all.
+        let mut distinct: Vec<&ConnectionSettings> = Vec::new();
+        let mut seen: HashSet<&ConnectionSettings> = HashSet::new();
+        for (_, config) in &pending {
+            if seen.insert(&config.settings) {
+                distinct.push(&config.settings);
+            }
+        }
+        let answers: HashMap<&ConnectionSettings, Result<sts::Answer, FdwError>> = block_on(|| {
+            futures_util::stream::iter(distinct.iter().map(|&settings| async move {
+                (settings, sts::get_caller_identity(settings).await)
             }))
             .buffer_unordered(plan.concurrency)
-            .collect::<Vec<_>>()
+            .collect::<HashMap<_, _>>()
         });
-        stats.aws_calls += pending.len() as u64;
+        stats.aws_calls += distinct.len() as u64;
         stats.aws_time += started.elapsed();
+        let answers = pending.iter().filter_map(|&(index, config)| {
+            answers
+                .get(&config.settings)
+                .map(|answer| (index, answer.clone()))
+        });
         for (index, answer) in answers {
             let Ok(config) = &plan.members[index] else {
                 continue;
@@ -732,22 +867,22 @@ fn fetch_rows(plan: &ScanPlan, stats: &mut ScanStats) -> Vec<(String, CallerIden
 /// freed on error too (EndForeignScan is not called then).
 struct ScanState {
     plan: ScanPlan,
-    /// For each attribute of the foreign table, the column it reads; None for dropped ones.
-    columns: Vec<Option<Column>>,
-    attinmeta: *mut pg_sys::AttInMetadata,
+    /// For each attribute of the foreign table, what it reads; None for dropped ones.
+    attributes: Rc<Vec<Option<Attribute>>>,
     /// One row per member server that answered, fetched on the first IterateForeignScan.
     rows: Option<Vec<(String, CallerIdentity)>>,
     next_row: usize,
     stats: ScanStats,
 }
 
-/// The `sp_connection_name` values the query pins with `=` or `IN (...)` quals, if any:
-/// an aggregator calls only those members. Other quals are left to the executor.
-fn pinned_connection_names(
+/// The values the query pins a text column to with `=` or `IN (...)` quals, if any: an
+/// aggregator calls only the members that can match. Other quals are left to the executor.
+fn pinned_values(
     baserel: *mut pg_sys::RelOptInfo,
     relation_id: pg_sys::Oid,
+    column: Column,
 ) -> Option<Vec<String>> {
-    let column = CString::new(Column::SpConnectionName.name()).unwrap_or_default();
+    let column = CString::new(column.name()).unwrap_or_default();
     // SAFETY: reads the planner's restriction clauses of this relation: node tags are
     // checked before each cast, and Const values are converted as text (or text[]) only
     // when their type says so.
@@ -825,10 +960,10 @@ fn pinned_connection_names(
     }
 }
 
-/// The pinned names travel from the planner to the executor in the ForeignScan's
-/// fdw_private: one String node holding JSON (`null` when nothing is pinned).
-fn pinned_to_private(pinned: Option<&[String]>) -> *mut pg_sys::List {
-    let json = CString::new(serde_json::to_string(&pinned).unwrap_or_default()).unwrap_or_default();
+/// What the quals pin travels from the planner to the executor in the ForeignScan's
+/// fdw_private: one String node holding JSON.
+fn pinned_to_private(pinned: &Pinned) -> *mut pg_sys::List {
+    let json = CString::new(pinned.to_json()).unwrap_or_default();
     // SAFETY: a one-element List of a String node, palloc'd in the planner's context.
     unsafe {
         pg_sys::lappend(
@@ -838,14 +973,16 @@ fn pinned_to_private(pinned: Option<&[String]>) -> *mut pg_sys::List {
     }
 }
 
-fn pinned_from_private(private: *mut pg_sys::List) -> Option<Vec<String>> {
+fn pinned_from_private(private: *mut pg_sys::List) -> Pinned {
     // SAFETY: fdw_private is NIL or what pinned_to_private built (copied by the plan cache).
     let json = unsafe {
         let items = pgrx::PgList::<pg_sys::String>::from_pg(private);
-        let node = items.get_ptr(0)?;
-        cstr_to_string((*node).sval)
+        match items.get_ptr(0) {
+            Some(node) => cstr_to_string((*node).sval),
+            None => return Pinned::default(),
+        }
     };
-    serde_json::from_str(&json).ok().flatten()
+    Pinned::from_json(&json)
 }
 
 #[pg_guard]
@@ -860,10 +997,19 @@ unsafe extern "C-unwind" fn get_foreign_rel_size(
     let rows = match server_of(server_id).1 {
         ServerKind::Connection(_) => 1,
         ServerKind::Aggregator(options) => {
-            let pinned = pinned_connection_names(baserel, foreign_table_id);
+            let pinned = Pinned {
+                connection_names: pinned_values(
+                    baserel,
+                    foreign_table_id,
+                    Column::SpConnectionName,
+                ),
+                account_ids: pinned_values(baserel, foreign_table_id, Column::AccountId),
+            };
             // SAFETY: the planner's RelOptInfo; fdw_private is ours to set.
-            unsafe { (*baserel).fdw_private = pinned_to_private(pinned.as_deref()).cast() };
-            member_servers(server_id, &options, pinned.as_deref()).len()
+            unsafe { (*baserel).fdw_private = pinned_to_private(&pinned).cast() };
+            // SAFETY: GetUserId only reads the current user.
+            let user_id = unsafe { pg_sys::GetUserId() };
+            aggregator_members(server_id, &options, &pinned, user_id, false).len()
         }
     };
     // SAFETY: the planner hands us its RelOptInfo to fill in.
@@ -923,6 +1069,121 @@ unsafe extern "C-unwind" fn get_foreign_plan(
     }
 }
 
+/// What each attribute of a foreign table reads (its own name, or `column_name`) and how its
+/// value is made; an unknown column is an error naming it.
+fn table_attributes(
+    relation_id: pg_sys::Oid,
+    tupdesc: pg_sys::TupleDesc,
+    table_name: &str,
+    server_name: &str,
+) -> Vec<Option<Attribute>> {
+    // SAFETY: the descriptor's attributes are read by index below its natts.
+    let natts = unsafe { (*tupdesc).natts } as usize;
+    (0..natts)
+        .map(|index| {
+            // SAFETY: index < natts.
+            let attribute = unsafe { (*tupdesc).attrs.as_slice(natts)[index] };
+            if attribute.attisdropped {
+                return None;
+            }
+            let attribute_name = cstr_to_string(attribute.attname.data.as_ptr());
+            // SAFETY: options of an existing column of this foreign table.
+            let column_options = def_elems(unsafe { pg_sys::GetForeignColumnOptions(relation_id, attribute.attnum) });
+            let column_options = options::parse_column(&column_options)
+                .unwrap_or_else(|error| report(error.for_server(server_name)));
+            let wanted = column_options.column_name.unwrap_or(attribute_name);
+            let Some(column) = Column::by_name(&wanted) else {
+                report(
+                    FdwError::new(
+                        SqlState::InvalidColumnName,
+                        format!("foreign table \"{table_name}\" has column \"{wanted}\", which aws_sts_caller_identity does not have"),
+                    )
+                    .with_hint(format!(
+                        "Valid columns are: {}. Rename the column, or map it with OPTIONS (column_name '...').",
+                        row::column_names().join(", ")
+                    ))
+                    .for_server(server_name),
+                )
+            };
+            let kind = match attribute.atttypid {
+                pg_sys::TEXTOID => AttributeKind::Text,
+                pg_sys::JSONBOID => AttributeKind::Jsonb,
+                type_id => AttributeKind::Other {
+                    type_id,
+                    typmod: attribute.atttypmod,
+                },
+            };
+            Some(Attribute { column, kind })
+        })
+        .collect()
+}
+
+/// A value as a datum of its attribute's type, in the current memory context.
+fn datum_of(kind: AttributeKind, text: &str, server_name: &str) -> pg_sys::Datum {
+    let cstring = || {
+        CString::new(text).unwrap_or_else(|_| {
+            report(
+                FdwError::new(
+                    SqlState::UnableToCreateReply,
+                    "the AWS answer contains a NUL character",
+                )
+                .for_server(server_name),
+            )
+        })
+    };
+    let through_input_function = |type_id: pg_sys::Oid, typmod: i32| {
+        let text = cstring();
+        let mut input = pg_sys::InvalidOid;
+        let mut io_param = pg_sys::InvalidOid;
+        // SAFETY: the type's input function, called as COPY FROM does, on a C string.
+        unsafe {
+            pg_sys::getTypeInputInfo(type_id, &mut input, &mut io_param);
+            pg_sys::OidInputFunctionCall(input, text.as_ptr().cast_mut(), io_param, typmod)
+        }
+    };
+    match kind {
+        AttributeKind::Text => {
+            if text.contains('\0') {
+                cstring();
+            }
+            // SAFETY: copies `text` (no NUL in it) into a new text datum.
+            unsafe {
+                pg_sys::Datum::from(pg_sys::cstring_to_text_with_len(
+                    text.as_ptr().cast(),
+                    text.len() as c_int,
+                ))
+            }
+        }
+        AttributeKind::Jsonb => {
+            let cached = JSONB_VALUES.with(|values| values.borrow().get(text).cloned());
+            let bytes = cached.unwrap_or_else(|| {
+                let datum = through_input_function(pg_sys::JSONBOID, -1);
+                // SAFETY: jsonb_in returns a plain varlena; its bytes are copied out.
+                let bytes = unsafe {
+                    let pointer = datum.cast_mut_ptr::<pg_sys::varlena>();
+                    std::slice::from_raw_parts(pointer.cast::<u8>(), pgrx::varsize_any(pointer))
+                        .to_vec()
+                };
+                JSONB_VALUES.with(|values| {
+                    let mut values = values.borrow_mut();
+                    if values.len() >= JSONB_VALUES_LIMIT {
+                        values.clear();
+                    }
+                    values.insert(text.to_string(), bytes.clone());
+                });
+                bytes
+            });
+            // SAFETY: a palloc'd copy of a complete jsonb varlena.
+            unsafe {
+                let copy = pg_sys::palloc(bytes.len()).cast::<u8>();
+                ptr::copy_nonoverlapping(bytes.as_ptr(), copy, bytes.len());
+                pg_sys::Datum::from(copy)
+            }
+        }
+        AttributeKind::Other { type_id, typmod } => through_input_function(type_id, typmod),
+    }
+}
+
 #[pg_guard]
 unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanState, eflags: c_int) {
     if eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as c_int != 0 {
@@ -945,44 +1206,21 @@ unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanSta
     let pinned = pinned_from_private(unsafe {
         (*((*node).ss.ps.plan as *const pg_sys::ForeignScan)).fdw_private
     });
-    let plan = scan_plan(server_id, pinned.as_deref(), scan_user(node), true);
-    // SAFETY: the descriptor's attributes are read by index below its natts.
-    let natts = unsafe { (*tupdesc).natts } as usize;
-    let columns = (0..natts)
-        .map(|index| {
-            // SAFETY: index < natts.
-            let attribute = unsafe { (*tupdesc).attrs.as_slice(natts)[index] };
-            if attribute.attisdropped {
-                return None;
-            }
-            let attribute_name = cstr_to_string(attribute.attname.data.as_ptr());
-            // SAFETY: options of an existing column of this foreign table.
-            let column_options = def_elems(unsafe { pg_sys::GetForeignColumnOptions(relation_id, attribute.attnum) });
-            let column_options = options::parse_column(&column_options)
-                .unwrap_or_else(|error| report(error.for_server(&plan.server_name)));
-            let wanted = column_options.column_name.unwrap_or(attribute_name);
-            match Column::by_name(&wanted) {
-                Some(column) => Some(column),
-                None => report(
-                    FdwError::new(
-                        SqlState::InvalidColumnName,
-                        format!("foreign table \"{table_name}\" has column \"{wanted}\", which aws_sts_caller_identity does not have"),
-                    )
-                    .with_hint(format!(
-                        "Valid columns are: {}. Rename the column, or map it with OPTIONS (column_name '...').",
-                        row::column_names().join(", ")
-                    ))
-                    .for_server(&plan.server_name),
-                ),
-            }
-        })
-        .collect();
-    // SAFETY: builds input-function metadata for the descriptor in the query's memory context.
-    let attinmeta = unsafe { pg_sys::TupleDescGetAttInMetadata(tupdesc) };
+    let plan = scan_plan(server_id, &pinned, scan_user(node), true);
+    let attributes = TABLES.with(|tables| tables.borrow().get(&relation_id).cloned());
+    let attributes = attributes.unwrap_or_else(|| {
+        let attributes = Rc::new(table_attributes(
+            relation_id,
+            tupdesc,
+            &table_name,
+            &plan.server_name,
+        ));
+        TABLES.with(|tables| tables.borrow_mut().insert(relation_id, attributes.clone()));
+        attributes
+    });
     let state = ScanState {
         plan,
-        columns,
-        attinmeta,
+        attributes,
         rows: None,
         next_row: 0,
         stats: ScanStats::default(),
@@ -1017,38 +1255,23 @@ unsafe extern "C-unwind" fn iterate_foreign_scan(
     else {
         return slot;
     };
-    let values: Vec<Option<CString>> = state
-        .columns
-        .iter()
-        .map(|column| {
-            column
-                .and_then(|column| column.value(identity, server_name))
-                .map(|text| {
-                    CString::new(text).unwrap_or_else(|_| {
-                        report(
-                            FdwError::new(
-                                SqlState::UnableToCreateReply,
-                                "the AWS answer contains a NUL character",
-                            )
-                            .for_server(server_name),
-                        )
-                    })
-                })
-        })
-        .collect();
-    let mut pointers: Vec<*mut c_char> = values
-        .iter()
-        .map(|value| {
-            value
-                .as_ref()
-                .map_or(ptr::null_mut(), |text| text.as_ptr().cast_mut())
-        })
-        .collect();
-    // SAFETY: one C string or NULL per attribute, converted by each column's input function
-    // into a tuple in the per-tuple memory context, which the slot does not free.
+    // SAFETY: the slot's values/isnull arrays have one entry per attribute of the relation,
+    // which `attributes` was built from; the datums live in the per-tuple memory context.
     unsafe {
-        let tuple = pg_sys::BuildTupleFromCStrings(state.attinmeta, pointers.as_mut_ptr());
-        pg_sys::ExecStoreHeapTuple(tuple, slot, false);
+        let natts = state.attributes.len();
+        let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
+        let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
+        for (index, attribute) in state.attributes.iter().enumerate() {
+            let value = attribute.and_then(|attribute| {
+                attribute
+                    .column
+                    .value(identity, server_name)
+                    .map(|text| datum_of(attribute.kind, &text, server_name))
+            });
+            nulls[index] = value.is_none();
+            values[index] = value.unwrap_or(pg_sys::Datum::from(0));
+        }
+        pg_sys::ExecStoreVirtualTuple(slot);
     }
     state.next_row += 1;
     slot
@@ -1081,7 +1304,7 @@ unsafe extern "C-unwind" fn explain_foreign_scan(
         ((*plan).fs_server, pinned_from_private((*plan).fdw_private))
     };
     // Shows what a scan would do without doing it: no AWS call, no secret.
-    let plan = scan_plan(server_id, pinned.as_deref(), scan_user(node), false);
+    let plan = scan_plan(server_id, &pinned, scan_user(node), false);
     let configs: Vec<&ScanConfig> = plan
         .members
         .iter()

@@ -238,3 +238,105 @@ fn a_member_without_usage_is_denied_to_that_user() {
         )]
     );
 }
+
+/// `account_id = ...` leaves out members whose account is known before any call: from
+/// their role_arn, or from a cached identity. Members whose account is unknown are called
+/// (and their rows filtered by the executor as usual).
+#[test]
+fn account_id_quals_prune_members_whose_account_is_known() {
+    let mut admin = connect();
+    let (source, _) = create_iam_user("AcctSource");
+    let moto = moto_endpoint();
+    for (suffix, account) in [("x", "111111111111"), ("y", "222222222222")] {
+        server_with_keys(
+            &mut admin,
+            &format!("acct_{suffix}"),
+            &format!(
+                "endpoint_url '{moto}', role_arn 'arn:aws:iam::{account}:role/it-acct-{suffix}', cache 'false'"
+            ),
+            Some(&source),
+        );
+    }
+    // Account unknown until asked (and not cached yet).
+    server_with_keys(
+        &mut admin,
+        "acct_z",
+        &format!("endpoint_url '{moto}'"),
+        Some(&source),
+    );
+    aggregator(&mut admin, "agg_acct", "connections 'acct_*'");
+    let plan = |client: &mut postgres::Client, sql: &str| -> String {
+        client
+            .query(&format!("EXPLAIN {sql}"), &[])
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<_, String>(0))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let pinned = "SELECT sp_connection_name, arn FROM agg_acct.aws_sts_caller_identity \
+                  WHERE account_id = '111111111111'";
+    let explained = plan(&mut admin, pinned);
+    assert!(
+        explained.contains("AWS Servers: acct_x, acct_z"),
+        "{explained}"
+    );
+    assert!(explained.contains("rows=2 "), "{explained}");
+    let got = rows(&mut admin, pinned);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "acct_x");
+    assert!(
+        got[0]
+            .1
+            .starts_with("arn:aws:sts::111111111111:assumed-role/it-acct-x/"),
+        "{got:?}"
+    );
+    // acct_z's identity is cached now: its account (moto's 123456789012) is known.
+    let explained = plan(&mut admin, pinned);
+    assert!(explained.contains("AWS Servers: acct_x\n"), "{explained}");
+    let explained = plan(
+        &mut admin,
+        "SELECT arn FROM agg_acct.aws_sts_caller_identity WHERE account_id IN ('222222222222', '123456789012')",
+    );
+    assert!(
+        explained.contains("AWS Servers: acct_y, acct_z"),
+        "{explained}"
+    );
+}
+
+/// Two members with the same settings are the same identity: one STS call answers both,
+/// and each still gets its own row.
+#[test]
+fn members_with_the_same_settings_share_one_call() {
+    let mut admin = connect();
+    let (twin, _) = create_iam_user("Twin");
+    let options = format!("endpoint_url '{}', cache 'false'", moto_endpoint());
+    server_with_keys(&mut admin, "twin_1", &options, Some(&twin));
+    server_with_keys(&mut admin, "twin_2", &options, Some(&twin));
+    aggregator(&mut admin, "agg_twin", "connections 'twin_?'");
+    let got = rows(
+        &mut admin,
+        "SELECT sp_connection_name, arn FROM agg_twin.aws_sts_caller_identity ORDER BY 1",
+    );
+    assert_eq!(
+        got.iter()
+            .map(|(name, _)| name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["twin_1", "twin_2"]
+    );
+    assert!(got
+        .iter()
+        .all(|(_, arn)| arn == "arn:aws:iam::123456789012:user/Twin"));
+    let analyzed: String = admin
+        .query(
+            "EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF, SUMMARY OFF) SELECT * FROM agg_twin.aws_sts_caller_identity",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(analyzed.contains("AWS Calls: 1\n"), "{analyzed}");
+    assert!(analyzed.contains("rows=2 "), "{analyzed}");
+}

@@ -435,6 +435,8 @@ fn secrets_never_reach_errors_or_the_server_log() {
     let mut client = connect();
     let secret = "wJalrXUtnFEMIK7MDENGbPxRfiCYzzLogCheck";
     let token = "FwoGZXIvYXdzTokenThatMustStayHidden";
+    remember_secret(secret);
+    remember_secret(token);
     let url = closed_port_url();
     client
         .batch_execute(&format!(
@@ -721,4 +723,107 @@ fn two_servers_share_nothing_but_identical_settings() {
         .unwrap()
         .get(0);
     assert_eq!(name, "it_share_b");
+}
+
+/// A backend keeps parsed options and column plans between scans; every catalog change
+/// that affects them, from any session, is seen by the next scan.
+#[test]
+fn catalog_changes_from_other_sessions_reach_the_next_scan() {
+    let mut admin = connect();
+    let (alice, alice_id) = create_iam_user("CatalogAlice");
+    server_with_keys(
+        &mut admin,
+        "it_catalog",
+        &format!("endpoint_url '{}', cache 'false'", moto_endpoint()),
+        Some(&alice),
+    );
+    admin
+        .batch_execute(
+            "CREATE FOREIGN TABLE it_catalog.typed (account_id bigint, who varchar(60) OPTIONS (column_name 'arn'),
+                 akas text, sp_ctx json, title name) SERVER it_catalog",
+        )
+        .unwrap();
+    let mut session = connect();
+    let typed = session
+        .prepare("SELECT account_id, who, akas, sp_ctx::text, title::text FROM it_catalog.typed")
+        .unwrap();
+    let row = session.query_one(&typed, &[]).unwrap();
+    assert_eq!(row.get::<_, i64>(0), 123456789012);
+    assert_eq!(
+        row.get::<_, String>(1),
+        "arn:aws:iam::123456789012:user/CatalogAlice"
+    );
+    assert_eq!(
+        row.get::<_, String>(2),
+        "[\"arn:aws:iam::123456789012:user/CatalogAlice\"]"
+    );
+    assert!(row
+        .get::<_, String>(3)
+        .contains("\"connection_name\":\"it_catalog\""));
+    assert_eq!(row.get::<_, String>(4), alice_id);
+
+    // Column options changed elsewhere: the prepared statement reads the new column.
+    admin
+        .batch_execute(
+            "ALTER FOREIGN TABLE it_catalog.typed ALTER COLUMN who OPTIONS (SET column_name 'user_id')",
+        )
+        .unwrap();
+    let row = session.query_one(&typed, &[]).unwrap();
+    assert_eq!(row.get::<_, String>(1), alice_id);
+
+    // Server options changed elsewhere: the next scan goes to the new endpoint.
+    admin
+        .batch_execute(&format!(
+            "ALTER SERVER it_catalog OPTIONS (SET endpoint_url '{}', ADD max_error_retry_attempts '1')",
+            closed_port_url()
+        ))
+        .unwrap();
+    let error = session.query_one(&typed, &[]).unwrap_err();
+    assert!(
+        db_error(&error)
+            .1
+            .contains("could not reach the STS endpoint"),
+        "{error}"
+    );
+    admin
+        .batch_execute(&format!(
+            "ALTER SERVER it_catalog OPTIONS (SET endpoint_url '{}')",
+            moto_endpoint()
+        ))
+        .unwrap();
+    // The user mapping's keys changed elsewhere: the next scan uses the new ones.
+    admin
+        .batch_execute(
+            "ALTER USER MAPPING FOR postgres SERVER it_catalog OPTIONS (SET access_key 'AKIAOTHERUNKNOWN')",
+        )
+        .unwrap();
+    let row = session.query_one(&typed, &[]).unwrap();
+    assert_eq!(
+        row.get::<_, String>(2),
+        "[\"arn:aws:sts::123456789012:user/moto\"]"
+    );
+
+    // A superuser demoted elsewhere loses the server's own credentials at once.
+    admin
+        .batch_execute(
+            "DROP ROLE IF EXISTS it_demoted; CREATE ROLE it_demoted LOGIN SUPERUSER;
+             DROP SERVER IF EXISTS it_ambient_only CASCADE;
+             CREATE SERVER it_ambient_only FOREIGN DATA WRAPPER aws_sts OPTIONS (instance_metadata 'false');
+             CREATE FOREIGN TABLE public.it_ambient_only (arn text) SERVER it_ambient_only;
+             GRANT SELECT ON public.it_ambient_only TO it_demoted;
+             GRANT USAGE ON FOREIGN SERVER it_ambient_only TO it_demoted;",
+        )
+        .unwrap();
+    let mut demoted = connect_as("it_demoted");
+    let error = demoted
+        .query("SELECT arn FROM public.it_ambient_only", &[])
+        .unwrap_err();
+    assert_eq!(db_error(&error).0, "HV00N", "a superuser may look: {error}");
+    admin
+        .batch_execute("ALTER ROLE it_demoted NOSUPERUSER")
+        .unwrap();
+    let error = demoted
+        .query("SELECT arn FROM public.it_ambient_only", &[])
+        .unwrap_err();
+    assert_eq!(db_error(&error).0, "42501", "{error}");
 }

@@ -15,6 +15,8 @@ PGPORT=$AWS_STS_TEST_PGPORT
 tests/cluster.sh start
 trap 'tests/cluster.sh stop' EXIT
 log_start=$(wc -c <"$SCRATCH/postgres.log")
+# Every secret the tests hand to Postgres is listed here (tests/common/mod.rs), checked last.
+: >"$SCRATCH/test-secrets.txt"
 
 echo "== pg_regress (tests/sql, tests/expected)"
 eval "$(tests/seed_moto.sh)"
@@ -45,6 +47,15 @@ if tail -c +"$((log_start + 1))" "$SCRATCH/postgres.log" | grep -E "terminated b
     exit 1
 fi
 echo "no backend crashed"
+printf '%s\n' "$ALICE_SECRET_KEY" "$ROLE_SECRET_KEY" "$ROLE_SESSION_TOKEN" >>"$SCRATCH/test-secrets.txt"
+# Placeholders shorter than 6 characters ('x', 'any') would match ordinary words.
+sort -u "$SCRATCH/test-secrets.txt" | awk 'length($0) >= 6' >"$SCRATCH/test-secrets-checked.txt"
+secrets_checked=$(wc -l <"$SCRATCH/test-secrets-checked.txt")
+if tail -c +"$((log_start + 1))" "$SCRATCH/postgres.log" | grep -F -f "$SCRATCH/test-secrets-checked.txt"; then
+    echo "a secret reached the server log" >&2
+    exit 1
+fi
+echo "none of the $secrets_checked secrets the tests used reached the server log"
 
 # --- SQLite extension (issue #6): tests/sqlite.sh, against the same moto ---------------------
 sqlite_status=0

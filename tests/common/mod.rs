@@ -164,11 +164,26 @@ pub struct Keys {
 
 impl Keys {
     pub fn new(access_key: &str, secret_key: &str) -> Keys {
+        remember_secret(secret_key);
         Keys {
             access_key: access_key.into(),
             secret_key: secret_key.into(),
             session_token: None,
         }
+    }
+}
+
+/// Records a secret a test hands to Postgres, so that `tests/run.sh` can check at the end
+/// that none of them reached the server log.
+pub fn remember_secret(secret: &str) {
+    let scratch = std::env::var("AWS_STS_SCRATCH")
+        .unwrap_or_else(|_| format!("/tmp/aws_sts-scratch-{}", pg_port()));
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(format!("{scratch}/test-secrets.txt"))
+    {
+        let _ = writeln!(file, "{secret}");
     }
 }
 
@@ -273,10 +288,13 @@ pub fn assume_role(role: &str, session: &str) -> (Keys, String) {
         ],
     );
     let keys = Keys {
-        access_key: xml_value(&answer, "AccessKeyId"),
-        secret_key: xml_value(&answer, "SecretAccessKey"),
         session_token: Some(xml_value(&answer, "SessionToken")),
+        ..Keys::new(
+            &xml_value(&answer, "AccessKeyId"),
+            &xml_value(&answer, "SecretAccessKey"),
+        )
     };
+    remember_secret(keys.session_token.as_deref().unwrap_or_default());
     (keys, xml_value(&answer, "AssumedRoleId"))
 }
 

@@ -178,6 +178,45 @@ WHERE srvname = 'alice' ORDER BY usename;
 DROP OWNED BY analyst;
 DROP ROLE analyst;
 
+-- Steampipe's connection config, as steampipe_postgres_aws takes it (a connection block's
+-- body, or the whole block). Keys in it, or in plain server options, are accepted from a
+-- superuser only, with a WARNING: every user can read a server's options.
+CREATE SERVER steampipe FOREIGN DATA WRAPPER aws_sts OPTIONS (config E'
+  regions = ["eu-*"]
+  endpoint_url = "http://127.0.0.1:47123"
+  max_error_retry_attempts = 3
+  min_error_retry_delay = 25
+  ignore_error_codes = ["AccessDenied"]');
+CREATE USER MAPPING FOR CURRENT_USER SERVER steampipe
+    OPTIONS (access_key :'alice_access_key', secret_key :'alice_secret_key');
+CREATE SCHEMA steampipe;
+IMPORT FOREIGN SCHEMA aws FROM SERVER steampipe INTO steampipe;
+SELECT arn FROM steampipe.aws_sts_caller_identity;
+EXPLAIN (COSTS OFF) SELECT arn FROM steampipe.aws_sts_caller_identity;
+CREATE SERVER keyed FOREIGN DATA WRAPPER aws_sts
+    OPTIONS (config E'access_key = "AKIAIOSFODNN7EXAMPLE"\nsecret_key = "moto-default-secret"');
+-- Mistakes in config name their line; a setting given both ways is refused.
+CREATE SERVER bad FOREIGN DATA WRAPPER aws_sts OPTIONS (config E'profile = "prod"\nregion = "us-east-1"');
+CREATE SERVER bad FOREIGN DATA WRAPPER aws_sts OPTIONS (config E'regions = ["us-east-1"\nprofile = "x"');
+CREATE SERVER bad FOREIGN DATA WRAPPER aws_sts OPTIONS (config 'regions = []');
+CREATE SERVER bad FOREIGN DATA WRAPPER aws_sts OPTIONS (config E'\nmax_error_retry_attempts = 0');
+CREATE SERVER bad FOREIGN DATA WRAPPER aws_sts OPTIONS (config 'secret_key = "x"');
+CREATE SERVER bad FOREIGN DATA WRAPPER aws_sts OPTIONS (config 'profile = "a"', profile 'b');
+
+-- Assume a role with the mapping's keys: the row shows the assumed-role identity.
+CREATE SERVER admin_role FOREIGN DATA WRAPPER aws_sts OPTIONS (endpoint_url 'http://127.0.0.1:47123',
+    role_arn 'arn:aws:iam::123456789012:role/my-role-name', role_session_name 'dashboard',
+    external_id 'dashboard-7', duration_seconds '3600');
+CREATE USER MAPPING FOR CURRENT_USER SERVER admin_role
+    OPTIONS (access_key :'alice_access_key', secret_key :'alice_secret_key');
+CREATE SCHEMA admin_role;
+IMPORT FOREIGN SCHEMA aws FROM SERVER admin_role INTO admin_role;
+SELECT arn, user_id ~ '^AROA[A-Z0-9]+:dashboard$' AS user_id_is_role_session
+FROM admin_role.aws_sts_caller_identity;
+EXPLAIN (COSTS OFF) SELECT arn FROM admin_role.aws_sts_caller_identity;
+CREATE SERVER bad FOREIGN DATA WRAPPER aws_sts OPTIONS (role_arn 'arn:aws:iam::123456789012:user/alice');
+CREATE SERVER bad FOREIGN DATA WRAPPER aws_sts OPTIONS (role_session_name 'dashboard');
+
 -- Dropping the extension drops the wrapper, its servers need CASCADE.
 DROP EXTENSION aws_sts;
 DROP EXTENSION aws_sts CASCADE;
