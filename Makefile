@@ -46,7 +46,8 @@ lint:
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --no-default-features -- -D warnings
 	cargo clippy -p aws_sts_sqlite --all-targets -- -D warnings
-	cargo clippy -p aws_sts_sqlite_tests --all-targets -- -D warnings
+	cargo fmt --manifest-path sqlite/tests/Cargo.toml -- --check
+	cargo clippy --manifest-path sqlite/tests/Cargo.toml --target-dir target --all-targets -- -D warnings
 
 # --- SQLite extension (sqlite/, issue #6) -------------------------------------------------
 # `make sqlite` builds it as target/sqlite/aws_sts.so, for `.load target/sqlite/aws_sts` in

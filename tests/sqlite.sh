@@ -6,8 +6,8 @@
 #   3. the sqlite3 shell running the seed's queries verbatim (sqlite/tests/shell.sh).
 # Expects the extension built (`make sqlite`). Every step runs even if one fails; the last line
 # is "sqlite tests: N passed, M failed", and the exit status is 1 if anything failed.
-# The two cargo runs stay separate: built together, cargo would give the host SQLite of the
-# tests the extension's API-table build of rusqlite.
+# The Rust tests are a package outside the workspace (sqlite/tests/Cargo.toml): built with the
+# extension, cargo would give their host SQLite the extension's API-table build of rusqlite.
 set -uo pipefail
 
 . "$(dirname "$0")/env.sh"
@@ -33,7 +33,7 @@ status=0
 log=target/sqlite-cargo-test.log
 echo "== SQLite: cargo test (extension unit tests, then the extension in the system SQLite)"
 cargo test -p aws_sts_sqlite --lib 2>&1 | tee "$log" || status=1
-cargo test -p aws_sts_sqlite_tests -- --test-threads=4 2>&1 | tee -a "$log" || status=1
+cargo test --manifest-path sqlite/tests/Cargo.toml --target-dir target -- --test-threads=4 2>&1 | tee -a "$log" || status=1
 cargo_passed=$(awk '/^test result:/ { sum += $4 } END { print sum + 0 }' "$log")
 cargo_failed=$(awk '/^test result:/ { sum += $6 } END { print sum + 0 }' "$log")
 
