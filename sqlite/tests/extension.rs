@@ -66,6 +66,14 @@ fn the_default_identity_comes_from_the_environment() {
     assert_eq!(rows, 1);
 }
 
+fn arn_of(connection: &Connection) -> String {
+    connection
+        .query_row("SELECT arn FROM aws_sts_caller_identity", [], |row| {
+            row.get(0)
+        })
+        .expect("scan")
+}
+
 #[test]
 fn alices_keys_through_aws_sts_configure() {
     let connection = connect();
@@ -83,12 +91,7 @@ fn alices_keys_through_aws_sts_configure() {
     let _: String = connection
         .query_row("SELECT aws_sts_configure(NULL)", [], |row| row.get(0))
         .expect("reset");
-    let arn: String = connection
-        .query_row("SELECT arn FROM aws_sts_caller_identity", [], |row| {
-            row.get(0)
-        })
-        .expect("scan");
-    assert_eq!(arn, DEFAULT_ARN);
+    assert_eq!(arn_of(&connection), DEFAULT_ARN);
 }
 
 #[test]
@@ -101,12 +104,7 @@ fn steampipes_function_name_configures_too() {
             |row| row.get(0),
         )
         .expect("configure");
-    let arn: String = connection
-        .query_row("SELECT arn FROM aws_sts_caller_identity", [], |row| {
-            row.get(0)
-        })
-        .expect("scan");
-    assert_eq!(arn, ALICE_ARN);
+    assert_eq!(arn_of(&connection), ALICE_ARN);
 }
 
 #[test]
@@ -127,13 +125,6 @@ fn each_connection_has_its_own_configuration() {
     let alice = connect();
     let default = connect();
     configure(&alice, &alice_config(&moto_endpoint())).expect("configure");
-    let arn_of = |connection: &Connection| -> String {
-        connection
-            .query_row("SELECT arn FROM aws_sts_caller_identity", [], |row| {
-                row.get(0)
-            })
-            .expect("scan")
-    };
     assert_eq!(arn_of(&alice), ALICE_ARN);
     assert_eq!(arn_of(&default), DEFAULT_ARN);
 }
@@ -153,12 +144,7 @@ fn a_bad_config_fails_with_the_parsers_message_and_changes_nothing() {
     let error = configure(&connection, "no_such_key = \"x\"").expect_err("an unknown key");
     assert!(error_text(error).contains("no_such_key"));
     // The last good configuration still holds.
-    let arn: String = connection
-        .query_row("SELECT arn FROM aws_sts_caller_identity", [], |row| {
-            row.get(0)
-        })
-        .expect("scan");
-    assert_eq!(arn, ALICE_ARN);
+    assert_eq!(arn_of(&connection), ALICE_ARN);
 }
 
 #[test]
