@@ -1086,6 +1086,115 @@ mod tests {
     }
 
     #[test]
+    fn config_keys_and_plain_options_merge_and_never_overlap() {
+        let parsed = parse_server(&opts(&[
+            ("config", "regions = [\"eu-*\"]\nmax_error_retry_attempts = 4\nignore_error_codes = [\"Access*\"]"),
+            ("timeout", "2s"),
+        ]))
+        .unwrap();
+        assert_eq!(parsed.regions, vec!["eu-*"]);
+        assert_eq!(parsed.max_attempts, 4);
+        assert_eq!(parsed.timeout, Duration::from_secs(2));
+        let denied = FdwError::new(SqlState::FdwError, "x").with_aws_code("AccessDenied");
+        assert!(parsed.ignores(&denied));
+        assert!(
+            !parsed.ignores(&FdwError::new(SqlState::FdwError, "x").with_aws_code("Throttling"))
+        );
+        assert!(!parsed.ignores(&FdwError::new(SqlState::FdwError, "no code")));
+
+        let both =
+            parse_server(&opts(&[("config", "profile = \"a\""), ("profile", "b")])).unwrap_err();
+        assert_eq!(both.state, SqlState::InvalidOptionName);
+        let line = parse_server(&opts(&[("config", "\n\ndefault_region = \"moon\"")])).unwrap_err();
+        assert_eq!(
+            line.message,
+            "invalid value \"moon\" for option \"default_region\": not an AWS region name (config line 3)"
+        );
+        let aliases = parse_server(&opts(&[
+            ("region", "us-east-1"),
+            ("default_region", "us-east-2"),
+        ]));
+        assert!(aliases.is_err());
+    }
+
+    #[test]
+    fn keys_in_server_options_need_a_superuser_and_warn() {
+        let keys = opts(&[
+            ("access_key", "AKIASERVER"),
+            ("secret_key", "server-secret"),
+        ]);
+        let parsed = parse_server(&keys).unwrap();
+        assert_eq!(parsed.keys.as_ref().unwrap().access_key_id, "AKIASERVER");
+        assert_eq!(
+            validate(Catalog::Server, &keys, true).unwrap(),
+            vec![SERVER_KEYS_WARNING]
+        );
+        let denied = validate(Catalog::Server, &keys, false).unwrap_err();
+        assert_eq!(denied.state, SqlState::InsufficientPrivilege);
+        assert!(
+            validate(Catalog::Server, &opts(&[("region", "us-east-1")]), false)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(may_carry_secrets(&opts(&[("config", "profile = \"x\"")])));
+        assert!(!may_carry_secrets(&opts(&[("region", "us-east-1")])));
+    }
+
+    #[test]
+    fn assume_role_options_are_checked_together() {
+        let role = parse_server(&opts(&[
+            (
+                "role_arn",
+                "arn:aws-us-gov:iam::123456789012:role/path/to/Reader",
+            ),
+            ("external_id", "ext:1234/x"),
+            ("duration_seconds", "3600"),
+        ]))
+        .unwrap()
+        .assume_role
+        .unwrap();
+        assert_eq!(role.session_name, DEFAULT_ROLE_SESSION_NAME);
+        assert_eq!(role.external_id.as_deref(), Some("ext:1234/x"));
+        assert_eq!(role.duration, Some(Duration::from_secs(3600)));
+        for bad in [
+            "arn:aws:iam::123456789012:user/Alice",
+            "arn:aws:iam::12345:role/r",
+            "arn:aws:sts::123456789012:role/r",
+            "arn:aws:iam::123456789012:role/",
+            "role/r",
+        ] {
+            assert!(parse_server(&opts(&[("role_arn", bad)])).is_err(), "{bad}");
+        }
+        let orphan = parse_server(&opts(&[("duration_seconds", "900")])).unwrap_err();
+        assert_eq!(orphan.state, SqlState::OptionNameNotFound);
+        let arn = ("role_arn", "arn:aws:iam::123456789012:role/r");
+        assert!(parse_server(&opts(&[arn, ("duration_seconds", "899")])).is_err());
+        assert!(parse_server(&opts(&[arn, ("duration_seconds", "43201")])).is_err());
+        assert!(parse_server(&opts(&[arn, ("role_session_name", "x")])).is_err());
+        assert!(parse_server(&opts(&[arn, ("external_id", "has space")])).is_err());
+    }
+
+    #[test]
+    fn regions_and_error_codes_take_wildcards() {
+        let parsed = parse_server(&opts(&[
+            ("regions", "us-east-1, us-??st-2, eu-*, *"),
+            ("ignore_error_codes", "AccessDenied, Unauthorized*"),
+        ]))
+        .unwrap();
+        assert_eq!(parsed.regions.len(), 4);
+        assert_eq!(
+            parsed.ignore_error_codes,
+            vec!["AccessDenied", "Unauthorized*"]
+        );
+        assert!(parse_server(&opts(&[("regions", "us-east-1,,eu-west-1")])).is_err());
+        assert!(parse_server(&opts(&[("regions", "US-EAST-1")])).is_err());
+        assert!(parse_server(&opts(&[("ignore_error_codes", "a b")])).is_err());
+        assert!(parse_server(&opts(&[("instance_metadata", "off")]))
+            .map(|p| !p.instance_metadata)
+            .unwrap());
+    }
+
+    #[test]
     fn server_options_parse_with_defaults() {
         let parsed = parse_server(&opts(&[
             ("region", "eu-west-2"),

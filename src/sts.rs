@@ -802,6 +802,65 @@ mod tests {
         assert!(explained.hint.unwrap().contains("session_token"));
     }
 
+    #[test]
+    fn regions_name_their_partitions_main_region() {
+        let patterns = |list: &[&str]| list.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            region_for_patterns(&patterns(&["eu-*", "ap-south-1"])),
+            "ap-south-1"
+        );
+        assert_eq!(
+            region_for_patterns(&patterns(&["us-gov-*"])),
+            "us-gov-west-1"
+        );
+        assert_eq!(region_for_patterns(&patterns(&["cn-*"])), "cn-northwest-1");
+        assert_eq!(
+            region_for_patterns(&patterns(&["us-iso-*"])),
+            "us-iso-east-1"
+        );
+        assert_eq!(region_for_patterns(&patterns(&["*"])), "us-east-1");
+        assert_eq!(region_for_patterns(&[]), "us-east-1");
+    }
+
+    #[test]
+    fn mapping_keys_win_over_server_keys_and_both_are_secrets() {
+        let server_keys = StaticKeys {
+            access_key_id: "AKIASERVER".into(),
+            secret_access_key: "server-secret".into(),
+            session_token: None,
+        };
+        let mapping_keys = StaticKeys {
+            access_key_id: "AKIAMAPPING".into(),
+            secret_access_key: "mapping-secret".into(),
+            session_token: None,
+        };
+        let server = ServerOptions {
+            keys: Some(server_keys),
+            ..ServerOptions::default()
+        };
+        let shared = ConnectionSettings::new(server.clone(), None);
+        assert_eq!(shared.credential_source(), "server options");
+        assert!(!shared.uses_ambient_credentials());
+        let own = ConnectionSettings::new(server, Some(mapping_keys));
+        assert_eq!(own.keys.as_ref().unwrap().access_key_id, "AKIAMAPPING");
+        assert_eq!(own.credential_source(), "user mapping");
+        assert_eq!(
+            own.secrets(),
+            vec!["mapping-secret".to_string(), "server-secret".to_string()]
+        );
+        let profiled = ConnectionSettings::new(
+            ServerOptions {
+                profile: Some("prod".into()),
+                ..ServerOptions::default()
+            },
+            own.keys.clone(),
+        );
+        assert!(
+            profiled.uses_ambient_credentials(),
+            "a profile reads the server's files"
+        );
+    }
+
     #[tokio::test]
     async fn region_option_wins_and_us_east_1_is_the_fallback() {
         let server = ServerOptions {

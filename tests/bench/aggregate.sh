@@ -6,14 +6,18 @@
 set -euo pipefail
 . "$(dirname "$0")/../env.sh"
 cd "$ROOT"
-PROXY_PORT=${AWS_STS_BENCH_PROXY_PORT:-$((AWS_STS_TEST_MOTO_PORT + 1))}
+# A free port, chosen by the proxy: a fixed one can be some connection's ephemeral port.
+PROXY_PORT_FILE=$AWS_STS_SCRATCH/delay_proxy.port
 DELAY_MS=${AWS_STS_BENCH_DELAY_MS:-50}
 SIZES=${AWS_STS_BENCH_SIZES:-1 10 100 1000}
 largest=$(echo "$SIZES" | tr ' ' '\n' | sort -n | tail -1)
 
-"$AWS_STS_VENV/bin/python" tests/bench/delay_proxy.py "$PROXY_PORT" "$AWS_STS_TEST_MOTO_PORT" "$DELAY_MS" &
+rm -f "$PROXY_PORT_FILE"
+"$AWS_STS_VENV/bin/python" tests/bench/delay_proxy.py "${AWS_STS_BENCH_PROXY_PORT:-0}" "$AWS_STS_TEST_MOTO_PORT" "$DELAY_MS" "$PROXY_PORT_FILE" &
 proxy=$!
 trap 'kill $proxy 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -s "$PROXY_PORT_FILE" ] && break; sleep 0.1; done
+PROXY_PORT=$(cat "$PROXY_PORT_FILE" 2>/dev/null) || { echo "the delay proxy did not start" >&2; exit 1; }
 
 # One role per member, assumed once: each member's keys are a distinct identity.
 KEYS=$AWS_STS_SCRATCH/aggregate_keys.txt

@@ -1,6 +1,8 @@
 """A TCP proxy on 127.0.0.1 that adds a fixed delay before forwarding each request to the
 upstream (moto), since real STS round trips take tens of milliseconds while moto answers
-in a few. Usage: delay_proxy.py LISTEN_PORT UPSTREAM_PORT DELAY_MS. Stops on SIGTERM."""
+in a few. Usage: delay_proxy.py LISTEN_PORT UPSTREAM_PORT DELAY_MS [PORT_FILE]. LISTEN_PORT 0
+takes a free port; the port listened on is written to PORT_FILE once listening. Stops on
+SIGTERM."""
 import asyncio
 import sys
 
@@ -35,6 +37,9 @@ async def main():
     server = await asyncio.start_server(
         lambda r, w: handle(r, w, upstream_port, delay_ms / 1000), "127.0.0.1", listen_port, backlog=2048
     )
+    if len(sys.argv) > 4:
+        with open(sys.argv[4], "w") as port_file:
+            port_file.write(str(server.sockets[0].getsockname()[1]))
     async with server:
         await server.serve_forever()
 
