@@ -97,3 +97,32 @@ from
 
 \echo '== EXPLAIN: one row, where the call goes, no AWS call made'
 EXPLAIN SELECT * FROM aws_sts_caller_identity;
+
+\echo '== Steampipe''s connection config (HCL) as a server option, as steampipe_postgres_aws takes it'
+\set QUIET on
+CREATE SERVER steampipe FOREIGN DATA WRAPPER aws_sts OPTIONS (:server_options, config E'
+  regions = ["us-*"]
+  max_error_retry_attempts = 9
+  min_error_retry_delay = 25
+  ignore_error_codes = ["AccessDenied"]');
+SELECT replace(:'create_mapping', 'SERVER aws ', 'SERVER steampipe ') AS create_steampipe_mapping \gset
+:create_steampipe_mapping;
+CREATE SCHEMA steampipe;
+IMPORT FOREIGN SCHEMA aws FROM SERVER steampipe INTO steampipe;
+\set QUIET off
+SELECT arn, account_id, sp_connection_name FROM steampipe.aws_sts_caller_identity;
+
+SELECT :'role_arn' <> '' AS have_role \gset
+\if :have_role
+\echo '== AssumeRole by the extension: role_arn on the server, the user mapping''s keys as the source'
+\set QUIET on
+CREATE SERVER admin_role FOREIGN DATA WRAPPER aws_sts
+    OPTIONS (:server_options, role_arn :'role_arn', role_session_name 'aws-sts-demo');
+SELECT replace(:'create_mapping', 'SERVER aws ', 'SERVER admin_role ') AS create_role_arn_mapping \gset
+:create_role_arn_mapping;
+CREATE SCHEMA admin_role;
+IMPORT FOREIGN SCHEMA aws FROM SERVER admin_role INTO admin_role;
+\set QUIET off
+SELECT arn, user_id, account_id FROM admin_role.aws_sts_caller_identity;
+EXPLAIN (COSTS OFF) SELECT arn FROM admin_role.aws_sts_caller_identity;
+\endif
