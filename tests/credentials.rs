@@ -574,6 +574,24 @@ fn profiles_from_the_shared_config_file() {
         "{explained}"
     );
 
+    // role_arn on the server with source credentials from a profile (the chain).
+    server(
+        &mut admin,
+        "it_profile_role",
+        &format!(
+            "profile 'it_base', endpoint_url '{}', role_arn 'arn:aws:iam::123456789012:role/it-chain-role', \
+             role_session_name 'from-profile'",
+            moto_endpoint()
+        ),
+    );
+    assert_eq!(
+        query_arn(&mut admin, "it_profile_role").unwrap(),
+        "arn:aws:sts::123456789012:assumed-role/it-chain-role/from-profile"
+    );
+    assert!(plan(&mut admin, "it_profile_role").contains(
+        "AWS Credentials: profile it_base, then AssumeRole arn:aws:iam::123456789012:role/it-chain-role"
+    ));
+
     // Steampipe's config form of the same.
     server(
         &mut admin,
