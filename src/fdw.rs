@@ -1120,19 +1120,18 @@ fn table_attributes(
 
 /// A value as a datum of its attribute's type, in the current memory context.
 fn datum_of(kind: AttributeKind, text: &str, server_name: &str) -> pg_sys::Datum {
-    let cstring = || {
-        CString::new(text).unwrap_or_else(|_| {
-            report(
-                FdwError::new(
-                    SqlState::UnableToCreateReply,
-                    "the AWS answer contains a NUL character",
-                )
-                .for_server(server_name),
+    if text.contains('\0') {
+        // No Postgres text value can hold one.
+        report(
+            FdwError::new(
+                SqlState::UnableToCreateReply,
+                "the AWS answer contains a NUL character",
             )
-        })
-    };
+            .for_server(server_name),
+        );
+    }
     let through_input_function = |type_id: pg_sys::Oid, typmod: i32| {
-        let text = cstring();
+        let text = CString::new(text).unwrap_or_default();
         let mut input = pg_sys::InvalidOid;
         let mut io_param = pg_sys::InvalidOid;
         // SAFETY: the type's input function, called as COPY FROM does, on a C string.
@@ -1142,18 +1141,13 @@ fn datum_of(kind: AttributeKind, text: &str, server_name: &str) -> pg_sys::Datum
         }
     };
     match kind {
-        AttributeKind::Text => {
-            if text.contains('\0') {
-                cstring();
-            }
-            // SAFETY: copies `text` (no NUL in it) into a new text datum.
-            unsafe {
-                pg_sys::Datum::from(pg_sys::cstring_to_text_with_len(
-                    text.as_ptr().cast(),
-                    text.len() as c_int,
-                ))
-            }
-        }
+        // SAFETY: copies `text` into a new text datum.
+        AttributeKind::Text => unsafe {
+            pg_sys::Datum::from(pg_sys::cstring_to_text_with_len(
+                text.as_ptr().cast(),
+                text.len() as c_int,
+            ))
+        },
         AttributeKind::Jsonb => {
             let cached = JSONB_VALUES.with(|values| values.borrow().get(text).cloned());
             let bytes = cached.unwrap_or_else(|| {

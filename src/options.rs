@@ -592,10 +592,6 @@ pub fn parse_server(options: &[(String, String)]) -> Result<ServerOptions, FdwEr
     }
     let merged = merge_config(options)?;
     let mut parsed = ServerOptions::default();
-    let mut role_arn = None;
-    let mut role_session_name = None;
-    let mut external_id = None;
-    let mut duration = None;
     for given in &merged {
         let value = given.value.as_str();
         let apply = |parsed: &mut ServerOptions| -> Result<(), FdwError> {
@@ -669,36 +665,29 @@ pub fn parse_server(options: &[(String, String)]) -> Result<ServerOptions, FdwEr
                         }
                     }
                 }
-                // Checked together below; the values are checked here.
+                // Checked here for the line; as pairs below.
                 "access_key" | "secret_key" | "session_token" => check_key_text(&given.name, value)?,
-                "role_arn" | "role_session_name" | "external_id" | "duration_seconds" => {}
+                // role_arn, role_session_name, external_id, duration_seconds: together below.
                 _ => {}
             }
             Ok(())
         };
         apply(&mut parsed).map_err(|error| given.locate(error))?;
-        let role_value = || Some((value.to_string(), given));
-        match given.name.as_str() {
-            "role_arn" => role_arn = role_value(),
-            "role_session_name" => role_session_name = role_value(),
-            "external_id" => external_id = role_value(),
-            "duration_seconds" => duration = role_value(),
-            _ => {}
-        }
     }
-    let find_merged = |name: &str| {
-        merged
-            .iter()
-            .find(|given| given.name == name)
-            .map(|given| given.value.as_str())
-    };
+    let given = |name: &str| merged.iter().find(|given| given.name == name);
+    let value = |name: &str| given(name).map(|given| given.value.as_str());
     parsed.keys = parse_keys(
-        find_merged("access_key"),
-        find_merged("secret_key"),
-        find_merged("session_token"),
+        value("access_key"),
+        value("secret_key"),
+        value("session_token"),
         "server",
     )?;
-    parsed.assume_role = parse_assume_role(role_arn, role_session_name, external_id, duration)?;
+    parsed.assume_role = parse_assume_role(
+        given("role_arn"),
+        given("role_session_name"),
+        given("external_id"),
+        given("duration_seconds"),
+    )?;
     Ok(parsed)
 }
 
@@ -765,17 +754,13 @@ fn parse_error_codes(value: &str) -> Result<Vec<String>, FdwError> {
 }
 
 fn parse_assume_role(
-    role_arn: Option<(String, &Given)>,
-    session_name: Option<(String, &Given)>,
-    external_id: Option<(String, &Given)>,
-    duration: Option<(String, &Given)>,
+    role_arn: Option<&Given>,
+    session_name: Option<&Given>,
+    external_id: Option<&Given>,
+    duration: Option<&Given>,
 ) -> Result<Option<AssumeRole>, FdwError> {
-    let Some((role_arn, role_given)) = role_arn else {
-        if let Some((_, given)) = session_name
-            .as_ref()
-            .or(external_id.as_ref())
-            .or(duration.as_ref())
-        {
+    let Some(role_given) = role_arn else {
+        if let Some(given) = session_name.or(external_id).or(duration) {
             return Err(given.locate(
                 FdwError::new(
                     SqlState::OptionNameNotFound,
@@ -788,6 +773,7 @@ fn parse_assume_role(
         }
         return Ok(None);
     };
+    let role_arn = role_given.value.clone();
     if !is_role_arn(&role_arn) {
         return Err(role_given.locate(invalid_value(
             "role_arn",
@@ -797,7 +783,8 @@ fn parse_assume_role(
         )));
     }
     let session_name = match session_name {
-        Some((name, given)) => {
+        Some(given) => {
+            let name = given.value.clone();
             let valid = (2..=64).contains(&name.len())
                 && name
                     .chars()
@@ -815,7 +802,8 @@ fn parse_assume_role(
         None => DEFAULT_ROLE_SESSION_NAME.to_string(),
     };
     let external_id = match external_id {
-        Some((id, given)) => {
+        Some(given) => {
+            let id = given.value.clone();
             let valid = (2..=1224).contains(&id.len())
                 && id
                     .chars()
@@ -833,12 +821,12 @@ fn parse_assume_role(
         None => None,
     };
     let duration = match duration {
-        Some((seconds, given)) => match seconds.trim().parse::<u64>() {
+        Some(given) => match given.value.trim().parse::<u64>() {
             Ok(seconds) if (900..=43_200).contains(&seconds) => Some(Duration::from_secs(seconds)),
             _ => {
                 return Err(given.locate(invalid_value(
                     "duration_seconds",
-                    &seconds,
+                    &given.value,
                     "not a whole number of seconds from 900 to 43200",
                     "AWS role sessions last 15 minutes to 12 hours (and at most the role's maximum session duration).",
                 )))
