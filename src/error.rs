@@ -50,6 +50,23 @@ pub struct FdwError {
     /// The AWS error code behind the error (AccessDenied, ExpiredToken, ...), for
     /// `ignore_error_codes`.
     pub aws_code: Option<String>,
+    /// What to do about the credentials, for a front end that words the hint its own way
+    /// (`hint` says it the Postgres way: user mappings). Boxed: errors travel in `Result`s
+    /// and stay small.
+    pub remedy: Option<Box<Remedy>>,
+}
+
+/// What the user should do about an error's credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remedy {
+    /// No credentials were found: give some.
+    ProvideKeys,
+    /// The (temporary) keys have expired: renew them, session token too.
+    RenewKeys,
+    /// AWS does not accept the keys: check them.
+    CheckKeys,
+    /// The SSO session of this profile is missing or expired: sign in again.
+    SsoLogin(String),
 }
 
 impl FdwError {
@@ -60,6 +77,7 @@ impl FdwError {
             detail: None,
             hint: None,
             aws_code: None,
+            remedy: None,
         }
     }
 
@@ -70,6 +88,11 @@ impl FdwError {
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn with_remedy(mut self, remedy: Remedy) -> Self {
+        self.remedy = Some(Box::new(remedy));
         self
     }
 

@@ -34,7 +34,7 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-use crate::error::{FdwError, SqlState};
+use crate::error::{FdwError, Remedy, SqlState};
 use crate::options::{ServerOptions, StaticKeys};
 use crate::row::CallerIdentity;
 
@@ -614,6 +614,11 @@ fn explain_credentials_error(
         find_in_chain::<AssumeRoleError>(error),
     ) {
         let code = assume_error.code().unwrap_or("unknown error");
+        let remedy = match code {
+            "ExpiredToken" | "ExpiredTokenException" => Some(Remedy::RenewKeys),
+            "InvalidClientTokenId" | "SignatureDoesNotMatch" => Some(Remedy::CheckKeys),
+            _ => None,
+        };
         let hint = match code {
             "AccessDenied" => "Check that the role's trust policy lets the source identity assume it, and that external_id matches what it expects.",
             "ExpiredToken" | "ExpiredTokenException" => "The source credentials have expired: renew the keys in the user mapping (session_token too).",
@@ -621,7 +626,7 @@ fn explain_credentials_error(
             "ValidationError" => "Check role_arn, role_session_name and duration_seconds (at most the role's maximum session duration).",
             _ => "See the AWS error in the detail.",
         };
-        return FdwError::new(
+        let explained = FdwError::new(
             SqlState::UnableToEstablishConnection,
             format!("could not assume role {} ({code})", role.role_arn),
         )
@@ -631,6 +636,10 @@ fn explain_credentials_error(
         ))
         .with_hint(hint)
         .with_aws_code(code);
+        return match remedy {
+            Some(remedy) => explained.with_remedy(remedy),
+            None => explained,
+        };
     }
     // aws-config's SSO providers say "SSO" and name the ~/.aws/sso/cache token file.
     if settings.keys.is_none() && (chain.contains("SSO") || chain.contains(".aws/sso/")) {
@@ -643,7 +652,8 @@ fn explain_credentials_error(
         .with_hint(format!(
             "Sign in again as the database server's OS user: aws sso login --profile {profile}; \
              or put keys in a user mapping."
-        ));
+        ))
+        .with_remedy(Remedy::SsoLogin(profile.to_string()));
     }
     match error {
         CredentialsError::CredentialsNotLoaded(_) => FdwError::new(
@@ -655,10 +665,12 @@ fn explain_credentials_error(
             "Create a user mapping with keys: CREATE USER MAPPING FOR CURRENT_USER SERVER <server> \
              OPTIONS (access_key '...', secret_key '...'); or give the database server's OS user \
              AWS credentials (environment, ~/.aws/credentials, the profile option).",
-        ),
+        )
+        .with_remedy(Remedy::ProvideKeys),
         _ => FdwError::new(SqlState::UnableToEstablishConnection, "could not load AWS credentials")
             .with_detail(format!("Tried: {tried}. {chain}"))
-            .with_hint("Check the database server's AWS configuration (the profile's settings), or put keys in a user mapping."),
+            .with_hint("Check the database server's AWS configuration (the profile's settings), or put keys in a user mapping.")
+            .with_remedy(Remedy::ProvideKeys),
     }
 }
 
@@ -694,10 +706,20 @@ fn explain_service_error(error: &GetCallerIdentityError, endpoint: &str) -> FdwE
         _ if summary.starts_with("STS") => SqlState::FdwError,
         _ => SqlState::UnableToEstablishConnection,
     };
-    FdwError::new(state, format!("{summary} ({code})"))
+    let explained = FdwError::new(state, format!("{summary} ({code})"))
         .with_detail(format!("{detail} (endpoint {endpoint})"))
         .with_hint(hint)
-        .with_aws_code(code)
+        .with_aws_code(code);
+    match code {
+        "InvalidClientTokenId"
+        | "UnrecognizedClientException"
+        | "SignatureDoesNotMatch"
+        | "IncompleteSignature" => explained.with_remedy(Remedy::CheckKeys),
+        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
+            explained.with_remedy(Remedy::RenewKeys)
+        }
+        _ => explained,
+    }
 }
 
 /// The credential sources tried, for the "no credentials" detail.
@@ -799,6 +821,7 @@ mod tests {
             explained.message,
             "the AWS credentials have expired (ExpiredToken)"
         );
+        assert_eq!(explained.remedy.as_deref(), Some(&Remedy::RenewKeys));
         assert!(explained.hint.unwrap().contains("session_token"));
     }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
 use aws_sts::cache::IdentityCache;
-use aws_sts::error::{FdwError, SqlState};
+use aws_sts::error::{FdwError, Remedy, SqlState};
 use aws_sts::options::{parse_server, ServerOptions};
 use aws_sts::row::CallerIdentity;
 use aws_sts::sts::{get_caller_identity, ConnectionSettings};
@@ -166,11 +166,35 @@ pub fn error_text(error: &FdwError) -> String {
         text.push_str("\nDETAIL: ");
         text.push_str(detail);
     }
-    if let Some(hint) = &error.hint {
+    // The core's hint speaks of user mappings; here keys come from the environment or
+    // aws_sts_configure.
+    let hint = error
+        .remedy
+        .as_deref()
+        .map(sqlite_hint)
+        .or(error.hint.clone());
+    if let Some(hint) = hint {
         text.push_str("\nHINT: ");
-        text.push_str(hint);
+        text.push_str(&hint);
     }
     text
+}
+
+/// A credentials remedy in SQLite's terms.
+fn sqlite_hint(remedy: &Remedy) -> String {
+    match remedy {
+        Remedy::ProvideKeys => "Give credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) \
+             in the environment, or select aws_sts_configure('profile = \"...\"') or a config with \
+             access_key and secret_key."
+            .to_string(),
+        Remedy::RenewKeys => "Renew the temporary credentials (session token too): in the environment, \
+             or with aws_sts_configure and a config holding the new access_key, secret_key and session_token."
+            .to_string(),
+        Remedy::CheckKeys => "Check the keys: those given to aws_sts_configure, else AWS_ACCESS_KEY_ID, \
+             AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in the environment."
+            .to_string(),
+        Remedy::SsoLogin(profile) => format!("Sign in again: aws sso login --profile {profile}."),
+    }
 }
 
 #[cfg(test)]
@@ -187,6 +211,16 @@ mod tests {
             error_text(&FdwError::new(SqlState::FdwError, "boom")),
             "boom"
         );
+        // Credentials advice is given in SQLite's terms, not Postgres's.
+        let missing = FdwError::new(
+            SqlState::UnableToEstablishConnection,
+            "no AWS credentials found",
+        )
+        .with_hint("Create a user mapping with keys")
+        .with_remedy(Remedy::ProvideKeys);
+        let text = error_text(&missing);
+        assert!(text.contains("aws_sts_configure"), "{text}");
+        assert!(!text.contains("user mapping"), "{text}");
     }
 
     #[test]
