@@ -65,6 +65,11 @@ impl ConnectionSettings {
         secrets
     }
 
+    /// Whether the keys in use are the server's own (no user mapping gave any).
+    fn keys_from_server(&self) -> bool {
+        self.keys.is_some() && self.keys == self.server.keys
+    }
+
     /// Whether the call would use the database server's own credentials or files (the
     /// default chain, or a named profile): only trusted users may.
     pub fn uses_ambient_credentials(&self) -> bool {
@@ -74,9 +79,7 @@ impl ConnectionSettings {
     /// Where credentials come from, for EXPLAIN and messages (never the keys themselves).
     pub fn credential_source(&self) -> String {
         let base = match (&self.keys, &self.server.profile) {
-            (Some(keys), _) if Some(keys) == self.server.keys.as_ref() => {
-                "server options".to_string()
-            }
+            (Some(_), _) if self.keys_from_server() => "server options".to_string(),
             (Some(keys), _) if keys.session_token.is_some() => {
                 "user mapping (temporary keys)".into()
             }
@@ -724,8 +727,8 @@ fn explain_service_error(error: &GetCallerIdentityError, endpoint: &str) -> FdwE
 
 /// The credential sources tried, for the "no credentials" detail.
 fn credential_source_hint(settings: &ConnectionSettings) -> String {
-    if let Some(keys) = &settings.keys {
-        return if Some(keys) == settings.server.keys.as_ref() {
+    if settings.keys.is_some() {
+        return if settings.keys_from_server() {
             "the server's keys".to_string()
         } else {
             "the user mapping's keys".to_string()

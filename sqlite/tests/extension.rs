@@ -315,28 +315,25 @@ fn configuring_again_forgets_the_cache() {
     assert_eq!(proxy.requests(), 2, "configuring is how to ask STS again");
 }
 
+/// The seed's sqlite queries, verbatim, as sqlite/tests/shell.sh runs them.
+const SEED_QUERIES: &str = include_str!("sql/seed_queries.sql");
+
+/// The statement of SEED_QUERIES that contains `marker`.
+fn seed_query(marker: &str) -> String {
+    SEED_QUERIES
+        .split(';')
+        .find(|statement| statement.contains(marker))
+        .map(|statement| format!("{};", statement.trim()))
+        .unwrap_or_else(|| panic!("no seed query with {marker}"))
+}
+
 #[test]
 fn the_seed_join_against_aws_iam_user() {
     let connection = connect();
     create_iam_user_table(&connection);
     let seed_join = |filter: &str| -> Vec<(String, String, String)> {
-        // The seed's sqlite query, with its filter on the ARN as given.
-        let sql = format!(
-            "select
-  caller_identity.arn,
-  caller_identity.user_id,
-  caller_identity.title,
-  caller_identity.account_id,
-  u.name,
-  u.create_date,
-  u.password_last_used
-from
-  aws_sts_caller_identity as caller_identity,
-  aws_iam_user as u
-where
-  caller_identity.user_id = u.user_id
-  and caller_identity.arn like '{filter}';"
-        );
+        // The seed's sqlite join, verbatim from seed_queries.sql, with the ARN filter given.
+        let sql = seed_query("'%assumed%'").replace("'%assumed%'", &format!("'{filter}'"));
         let mut statement = connection.prepare(&sql).expect("prepare the seed query");
         statement
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(4)?)))
