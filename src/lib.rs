@@ -2,8 +2,9 @@
 //!
 //! The modules split as postgres_fdw splits its files: [`options`] (option.c), [`sts`]
 //! (connection.c: credentials and the client), [`row`] (the table's columns), [`runtime`]
-//! (the embedded async runtime), [`cache`] (the identity cache) and, with the `pg` feature, the thin FDW glue in `fdw`.
-//! Everything but `fdw` is free of Postgres and tested with plain `cargo test`.
+//! (the embedded async runtime), [`cache`] (the identity cache) and, with the `pg` feature,
+//! the Postgres glue in `pg/`, one concern a file. Everything but `pg` is free of Postgres
+//! and tested with plain `cargo test`.
 
 pub mod aggregate;
 pub mod cache;
@@ -15,7 +16,7 @@ pub mod runtime;
 pub mod sts;
 
 #[cfg(feature = "pg")]
-mod fdw;
+mod pg;
 
 #[cfg(feature = "pg")]
 ::pgrx::pg_module_magic!();

@@ -1,0 +1,123 @@
+//! EXPLAIN: what a scan would call, with which credentials source and cache state, and
+//! with ANALYZE what it did; never a secret, never an AWS call.
+
+use std::ffi::CString;
+use std::time::Instant;
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use crate::aggregate::OnError;
+use crate::cache::Lookup;
+use crate::sts;
+
+use super::catalog::IDENTITY_CACHE;
+use super::interrupts::block_on;
+use super::plan::pinned_from_private;
+use super::resolve::{scan_plan, scan_user, ScanConfig};
+use super::scan::ScanState;
+
+#[pg_guard]
+pub(super) unsafe extern "C-unwind" fn explain_foreign_scan(
+    node: *mut pg_sys::ForeignScanState,
+    es: *mut pg_sys::ExplainState,
+) {
+    // SAFETY: the plan node of the scan being explained.
+    let (server_id, pinned) = unsafe {
+        let plan = (*node).ss.ps.plan as *const pg_sys::ForeignScan;
+        ((*plan).fs_server, pinned_from_private((*plan).fdw_private))
+    };
+    // Shows what a scan would do without doing it: no AWS call, no secret.
+    let plan = scan_plan(server_id, &pinned, scan_user(node), false);
+    let configs: Vec<&ScanConfig> = plan
+        .members
+        .iter()
+        .filter_map(|member| member.as_ref().ok())
+        .collect();
+    let mut properties = Vec::new();
+    if plan.aggregator {
+        properties.push(("AWS Aggregator", plan.server_name.clone()));
+        let names: Vec<&str> = configs
+            .iter()
+            .map(|config| config.server_name.as_str())
+            .collect();
+        properties.push((
+            "AWS Servers",
+            if names.is_empty() {
+                "(none)".to_string()
+            } else {
+                names.join(", ")
+            },
+        ));
+        properties.push(("AWS Concurrency", plan.concurrency.to_string()));
+        let on_error = if plan.on_error == OnError::Skip {
+            "skip"
+        } else {
+            "fail"
+        };
+        properties.push(("AWS On Error", on_error.to_string()));
+    } else if let Some(config) = configs.first() {
+        let server = &config.settings.server;
+        let region = block_on(|| sts::resolve_region(server));
+        properties.push(("AWS Server", config.server_name.clone()));
+        properties.push(("AWS Region", region.to_string()));
+        properties.push((
+            "AWS Endpoint",
+            sts::endpoint_for_messages(server, region.as_ref()),
+        ));
+        properties.push(("AWS Credentials", config.settings.credential_source()));
+        properties.push(("AWS Timeout", sts::human_duration(server.timeout)));
+        if !server.ignore_error_codes.is_empty() {
+            properties.push((
+                "AWS Ignore Error Codes",
+                server.ignore_error_codes.join(", "),
+            ));
+        }
+    }
+    // SAFETY: the ExplainState of this EXPLAIN; fdw_state is our ScanState once the scan ran.
+    let (analyze, timing, state) = unsafe {
+        (
+            (*es).analyze,
+            (*es).timing,
+            ((*node).fdw_state as *const ScanState).as_ref(),
+        )
+    };
+    match state {
+        Some(state) if analyze => {
+            properties.push(("AWS Calls", state.stats.aws_calls.to_string()));
+            properties.push(("AWS Cache Hits", state.stats.cache_hits.to_string()));
+            if timing {
+                properties.push((
+                    "AWS Call Time",
+                    format!("{:.3} ms", state.stats.aws_time.as_secs_f64() * 1000.0),
+                ));
+            }
+        }
+        _ => {
+            let now = Instant::now();
+            let lookups: Vec<Lookup> = IDENTITY_CACHE.with(|cache| {
+                configs
+                    .iter()
+                    .map(|config| cache.borrow().lookup(&config.settings, now))
+                    .collect()
+            });
+            let hits = lookups
+                .iter()
+                .filter(|lookup| matches!(lookup, Lookup::Hit { .. }))
+                .count();
+            let cache = match lookups.as_slice() {
+                [Lookup::Disabled] => "off".to_string(),
+                [Lookup::Miss] => "miss (the scan will call STS)".to_string(),
+                [Lookup::Hit { .. }] => "hit".to_string(),
+                _ => format!("{hits} of {} servers cached", lookups.len()),
+            };
+            properties.push(("AWS Cache", cache));
+        }
+    }
+    for (label, value) in properties {
+        let label = CString::new(label).unwrap_or_default();
+        let value = CString::new(value).unwrap_or_default();
+        // SAFETY: ExplainPropertyText copies both strings into the explain output.
+        unsafe { pg_sys::ExplainPropertyText(label.as_ptr(), value.as_ptr(), es) };
+    }
+}

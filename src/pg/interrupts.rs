@@ -1,0 +1,49 @@
+//! Running the async STS calls on the backend's thread while Postgres interrupts (cancel,
+//! statement_timeout, terminate) are watched for.
+
+use std::ptr;
+
+use pgrx::pg_sys;
+
+use crate::runtime::{self, Interrupted};
+
+fn interrupt_pending() -> bool {
+    // SAFETY: plain reads of Postgres' interrupt flags on the backend's own thread, the same
+    // test CHECK_FOR_INTERRUPTS makes (INTERRUPTS_PENDING_CONDITION and
+    // INTERRUPTS_CAN_BE_PROCESSED), so a held-off interrupt never restarts the call in a loop.
+    unsafe {
+        ptr::read_volatile(&raw const pg_sys::InterruptPending) != 0
+            && ptr::read_volatile(&raw const pg_sys::InterruptHoldoffCount) == 0
+            && ptr::read_volatile(&raw const pg_sys::QueryCancelHoldoffCount) == 0
+            && ptr::read_volatile(&raw const pg_sys::CritSectionCount) == 0
+    }
+}
+
+/// Runs on the runtime's helper threads: Postgres' signal handlers must only ever run on
+/// the backend's own thread.
+fn block_signals_on_this_thread() {
+    // SAFETY: sigfillset initialises the set; pthread_sigmask only changes this thread's mask.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, ptr::null_mut());
+    }
+}
+
+/// Runs a future on the backend's runtime; a query cancel or statement_timeout drops it and
+/// ends the query within INTERRUPT_POLL_INTERVAL. An interrupt that turns out not to cancel
+/// the query (e.g. a config reload) starts the future again.
+pub(super) fn block_on<F: std::future::Future>(make_future: impl Fn() -> F) -> F::Output {
+    loop {
+        match runtime::block_on_interruptible(
+            make_future(),
+            interrupt_pending,
+            block_signals_on_this_thread,
+        ) {
+            Ok(output) => return output,
+            Err(Interrupted) => {
+                pgrx::check_for_interrupts!();
+            }
+        }
+    }
+}
