@@ -1,0 +1,339 @@
+//! AWS and transport errors explained as [`FdwError`]s that say what to fix.
+
+use std::error::Error as StdError;
+use std::time::Duration;
+
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
+
+use super::credentials::INSTANCE_METADATA_BUDGET;
+use super::{human_duration, ConnectionSettings};
+use crate::error::{FdwError, Remedy, SqlState};
+
+/// Says how many attempts a failed call made, when it made more than one.
+pub(super) fn with_attempts(mut error: FdwError, attempts: u32, max_attempts: u32) -> FdwError {
+    if attempts > 1 {
+        error.message = format!("{} after {attempts} attempts", error.message);
+    }
+    let attempts_line =
+        format!("{attempts} of at most {max_attempts} attempts (max_error_retry_attempts) made.");
+    error.detail = Some(match error.detail.take() {
+        Some(detail) => format!("{detail}\n{attempts_line}"),
+        None => attempts_line,
+    });
+    error
+}
+
+pub(super) fn timed_out(timeout: Duration, endpoint: &str) -> FdwError {
+    FdwError::new(
+        SqlState::UnableToEstablishConnection,
+        format!("GetCallerIdentity at {endpoint} did not finish within the timeout of {}", human_duration(timeout)),
+    )
+    .with_hint("Check that the endpoint is reachable from the database server, or raise the server's timeout option.")
+}
+
+/// An error and its sources as one line of their messages, each said once.
+fn describe_chain(error: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(error);
+    while let Some(error) = current {
+        let text = error
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !text.is_empty() && !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+        current = error.source();
+    }
+    parts.join(": ")
+}
+
+/// Finds an error of type `T` anywhere in an error's source chain.
+fn find_in_chain<'a, T: StdError + 'static>(error: &'a (dyn StdError + 'static)) -> Option<&'a T> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(found) = error.downcast_ref::<T>() {
+            return Some(found);
+        }
+        current = error.source();
+    }
+    None
+}
+
+pub(super) fn explain_sdk_error(
+    error: SdkError<GetCallerIdentityError, aws_smithy_runtime_api::http::Response>,
+    settings: &ConnectionSettings,
+    endpoint: &str,
+) -> FdwError {
+    let chain = describe_chain(&error);
+    let explained = if let Some(credentials_error) = find_in_chain::<CredentialsError>(&error) {
+        explain_credentials_error(credentials_error, settings, &chain, endpoint)
+    } else {
+        match &error {
+            // An answer the SDK could not read as GetCallerIdentity nor as an AWS error.
+            SdkError::ServiceError(service) if service.err().code().is_none() => FdwError::new(
+                SqlState::UnableToCreateReply,
+                format!("could not understand the answer from {endpoint}"),
+            )
+            .with_detail(format!("HTTP status {}: {chain}", service.raw().status().as_u16()))
+            .with_hint("Check that endpoint_url points at an STS endpoint."),
+            SdkError::ServiceError(service) => explain_service_error(service.err(), endpoint),
+            SdkError::TimeoutError(_) => timed_out(settings.server.timeout, endpoint),
+            SdkError::DispatchFailure(failure) if failure.is_timeout() => FdwError::new(
+                SqlState::UnableToEstablishConnection,
+                format!(
+                    "could not connect to {endpoint} within the connect_timeout of {}",
+                    human_duration(settings.server.connect_timeout)
+                ),
+            )
+            .with_detail(chain)
+            .with_hint("Check the server's endpoint_url and region, and the database server's network."),
+            SdkError::DispatchFailure(_) => FdwError::new(
+                SqlState::UnableToEstablishConnection,
+                format!("could not reach the STS endpoint {endpoint}"),
+            )
+            .with_detail(chain)
+            .with_hint("Check the server's endpoint_url and region, and that the endpoint is reachable from the database server."),
+            SdkError::ResponseError(_) => FdwError::new(
+                SqlState::UnableToCreateReply,
+                format!("could not understand the answer from {endpoint}"),
+            )
+            .with_detail(chain)
+            .with_hint("Check that endpoint_url points at an STS endpoint."),
+            _ => FdwError::new(SqlState::FdwError, "GetCallerIdentity failed").with_detail(chain),
+        }
+    };
+    explained.redacted(&settings.secrets())
+}
+
+/// Why credentials could not be had: no source had any, AssumeRole failed (with its AWS
+/// code, for `ignore_error_codes`), an SSO session is missing or expired, or another
+/// source failed.
+fn explain_credentials_error(
+    error: &CredentialsError,
+    settings: &ConnectionSettings,
+    chain: &str,
+    endpoint: &str,
+) -> FdwError {
+    let tried = credential_source_hint(settings);
+    if let (Some(role), Some(assume_error)) = (
+        &settings.server.assume_role,
+        find_in_chain::<AssumeRoleError>(error),
+    ) {
+        let code = assume_error.code().unwrap_or("unknown error");
+        let remedy = match code {
+            "ExpiredToken" | "ExpiredTokenException" => Some(Remedy::RenewKeys),
+            "InvalidClientTokenId" | "SignatureDoesNotMatch" => Some(Remedy::CheckKeys),
+            _ => None,
+        };
+        let hint = match code {
+            "AccessDenied" => "Check that the role's trust policy lets the source identity assume it, and that external_id matches what it expects.",
+            "ExpiredToken" | "ExpiredTokenException" => "The source credentials have expired: renew the keys in the user mapping (session_token too).",
+            "InvalidClientTokenId" | "SignatureDoesNotMatch" => "AWS does not accept the source credentials: check access_key, secret_key and session_token.",
+            "ValidationError" => "Check role_arn, role_session_name and duration_seconds (at most the role's maximum session duration).",
+            _ => "See the AWS error in the detail.",
+        };
+        let explained = FdwError::new(
+            SqlState::UnableToEstablishConnection,
+            format!("could not assume role {} ({code})", role.role_arn),
+        )
+        .with_detail(format!(
+            "AWS error {code}: {} (endpoint {endpoint}; source credentials: {tried})",
+            assume_error.message().unwrap_or("no message")
+        ))
+        .with_hint(hint)
+        .with_aws_code(code);
+        return match remedy {
+            Some(remedy) => explained.with_remedy(remedy),
+            None => explained,
+        };
+    }
+    // aws-config's SSO providers say "SSO" and name the ~/.aws/sso/cache token file.
+    if settings.keys.is_none() && (chain.contains("SSO") || chain.contains(".aws/sso/")) {
+        let profile = settings.server.profile.as_deref().unwrap_or("default");
+        return FdwError::new(
+            SqlState::UnableToEstablishConnection,
+            format!("the AWS SSO session of profile \"{profile}\" is missing or has expired"),
+        )
+        .with_detail(chain.to_string())
+        .with_hint(format!(
+            "Sign in again as the database server's OS user: aws sso login --profile {profile}; \
+             or put keys in a user mapping."
+        ))
+        .with_remedy(Remedy::SsoLogin(profile.to_string()));
+    }
+    match error {
+        CredentialsError::CredentialsNotLoaded(_) => FdwError::new(
+            SqlState::UnableToEstablishConnection,
+            "no AWS credentials found",
+        )
+        .with_detail(format!("Tried: {tried}. {chain}"))
+        .with_hint(
+            "Create a user mapping with keys: CREATE USER MAPPING FOR CURRENT_USER SERVER <server> \
+             OPTIONS (access_key '...', secret_key '...'); or give the database server's OS user \
+             AWS credentials (environment, ~/.aws/credentials, the profile option).",
+        )
+        .with_remedy(Remedy::ProvideKeys),
+        _ => FdwError::new(SqlState::UnableToEstablishConnection, "could not load AWS credentials")
+            .with_detail(format!("Tried: {tried}. {chain}"))
+            .with_hint("Check the database server's AWS configuration (the profile's settings), or put keys in a user mapping.")
+            .with_remedy(Remedy::ProvideKeys),
+    }
+}
+
+fn explain_service_error(error: &GetCallerIdentityError, endpoint: &str) -> FdwError {
+    let code = error.code().unwrap_or("unknown error");
+    let message = error.message().unwrap_or("no message");
+    let detail = format!("AWS error {code}: {message}");
+    let (summary, hint) = match code {
+        "InvalidClientTokenId" | "UnrecognizedClientException" => (
+            "AWS does not recognise the access key or session token",
+            "Check access_key and session_token in the user mapping, or the credentials the default chain found.",
+        ),
+        "SignatureDoesNotMatch" | "IncompleteSignature" => (
+            "AWS rejected the request signature: the secret key does not match the access key",
+            "Check secret_key in the user mapping.",
+        ),
+        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => (
+            "the AWS credentials have expired",
+            "Renew the temporary credentials: ALTER USER MAPPING ... OPTIONS (SET access_key '...', SET secret_key '...', SET session_token '...').",
+        ),
+        "AccessDenied" | "AccessDeniedException" => (
+            "AWS denied GetCallerIdentity",
+            "GetCallerIdentity needs no permission; a denial usually means a service control policy or an endpoint policy blocks STS.",
+        ),
+        "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => (
+            "AWS throttled GetCallerIdentity",
+            "Retry later.",
+        ),
+        _ => ("STS GetCallerIdentity failed", "See the AWS error in the detail."),
+    };
+    let state = match code {
+        "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => SqlState::FdwError,
+        _ if summary.starts_with("STS") => SqlState::FdwError,
+        _ => SqlState::UnableToEstablishConnection,
+    };
+    let explained = FdwError::new(state, format!("{summary} ({code})"))
+        .with_detail(format!("{detail} (endpoint {endpoint})"))
+        .with_hint(hint)
+        .with_aws_code(code);
+    match code {
+        "InvalidClientTokenId"
+        | "UnrecognizedClientException"
+        | "SignatureDoesNotMatch"
+        | "IncompleteSignature" => explained.with_remedy(Remedy::CheckKeys),
+        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
+            explained.with_remedy(Remedy::RenewKeys)
+        }
+        _ => explained,
+    }
+}
+
+/// The credential sources tried, for the "no credentials" detail.
+fn credential_source_hint(settings: &ConnectionSettings) -> String {
+    if settings.keys.is_some() {
+        return if settings.keys_from_server() {
+            "the server's keys".to_string()
+        } else {
+            "the user mapping's keys".to_string()
+        };
+    }
+    match &settings.server.profile {
+        Some(profile) => {
+            format!("profile \"{profile}\" in the shared config and credentials files")
+        }
+        None if settings.server.instance_metadata => format!(
+            "environment variables, shared config and credentials files, web identity token, \
+             ECS container credentials, EC2 instance metadata (at most {})",
+            human_duration(INSTANCE_METADATA_BUDGET)
+        ),
+        None => "environment variables, shared config and credentials files, web identity token, \
+                 ECS container credentials (instance_metadata is off)"
+            .to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_calls_say_how_many_attempts_they_made() {
+        let error = with_attempts(
+            FdwError::new(SqlState::FdwError, "boom").with_detail("why"),
+            3,
+            9,
+        );
+        assert_eq!(error.message, "boom after 3 attempts");
+        assert_eq!(
+            error.detail.as_deref(),
+            Some("why\n3 of at most 9 attempts (max_error_retry_attempts) made.")
+        );
+        let error = with_attempts(FdwError::new(SqlState::FdwError, "boom"), 1, 1);
+        assert_eq!(error.message, "boom");
+        assert_eq!(
+            error.detail.as_deref(),
+            Some("1 of at most 1 attempts (max_error_retry_attempts) made.")
+        );
+    }
+
+    #[test]
+    fn service_errors_say_what_to_fix() {
+        let error = GetCallerIdentityError::generic(
+            aws_sdk_sts::error::ErrorMetadata::builder()
+                .code("ExpiredToken")
+                .message("The security token included in the request is expired")
+                .build(),
+        );
+        let explained = explain_service_error(&error, "http://127.0.0.1:1");
+        assert_eq!(explained.state, SqlState::UnableToEstablishConnection);
+        assert_eq!(
+            explained.message,
+            "the AWS credentials have expired (ExpiredToken)"
+        );
+        assert_eq!(explained.remedy.as_deref(), Some(&Remedy::RenewKeys));
+        assert!(explained.hint.unwrap().contains("session_token"));
+    }
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl StdError for Layer {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            self.1
+                .as_deref()
+                .map(|layer| layer as &(dyn StdError + 'static))
+        }
+    }
+
+    #[test]
+    fn a_chain_reads_as_one_line_without_repeats() {
+        let error = Layer(
+            "dispatch failure",
+            Some(Box::new(Layer(
+                "io error",
+                Some(Box::new(Layer(
+                    "connection\n  refused",
+                    Some(Box::new(Layer("refused", None))),
+                ))),
+            ))),
+        );
+        assert_eq!(
+            describe_chain(&error),
+            "dispatch failure: io error: connection refused"
+        );
+    }
+}
