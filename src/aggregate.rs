@@ -138,6 +138,17 @@ impl Pinned {
     }
 }
 
+/// Narrows what a column is pinned to by one more qual's values: a row must pass every qual.
+pub fn narrow(pinned: &mut Option<Vec<String>>, values: Vec<String>) {
+    *pinned = Some(match pinned.take() {
+        None => values,
+        Some(previous) => previous
+            .into_iter()
+            .filter(|value| values.contains(value))
+            .collect(),
+    });
+}
+
 /// The account a member's row will show, when it is known before calling: an assumed
 /// role's identity is in the role's account; else the account of a cached identity.
 pub fn known_account(role_arn: Option<&str>, cached_account: Option<&str>) -> Option<String> {
@@ -225,6 +236,12 @@ mod tests {
         };
         assert_eq!(Pinned::from_json(&both.to_json()), both);
         assert_eq!(Pinned::from_json("garbage"), Pinned::default());
+        let mut names = None;
+        narrow(&mut names, vec!["a".into(), "b".into()]);
+        narrow(&mut names, vec!["b".into(), "c".into()]);
+        assert_eq!(names, Some(vec!["b".to_string()]));
+        narrow(&mut names, vec![]);
+        assert_eq!(names, Some(vec![]));
         assert_eq!(Pinned::from_json("null"), Pinned::default());
     }
 

@@ -1,6 +1,6 @@
 //! The embedded async runtime: one current-thread tokio runtime per backend, created on first
-//! use (never in `_PG_init`, so the postmaster never forks one), and a `block_on` that gives
-//! up on the future as soon as the caller reports a pending interrupt.
+//! use (never in `_PG_init`, so the postmaster never forks one), and a `block_on` that hands
+//! control back as soon as the caller reports a pending interrupt.
 
 use std::cell::OnceCell;
 use std::future::Future;
@@ -18,8 +18,9 @@ thread_local! {
 }
 
 /// Runs `future` to completion on this thread's runtime, polling `interrupt_pending` every
-/// `INTERRUPT_POLL_INTERVAL`. When it returns true the future is dropped (closing its
-/// connections) and `Err(Interrupted)` comes back, so the caller can process the interrupt.
+/// `INTERRUPT_POLL_INTERVAL`. When it returns true, `Err(Interrupted)` comes back so the
+/// caller can process the interrupt: pass a pinned `&mut` future (`future.as_mut()`) to go
+/// on with the same call afterwards, or the future itself to have it dropped.
 ///
 /// `on_worker_thread_start` runs on any helper thread the runtime starts (the SDK's blocking
 /// DNS lookups); the Postgres glue uses it to block signals there, so that only the backend's
@@ -94,6 +95,36 @@ mod tests {
             started.elapsed() < Duration::from_secs(1),
             "{:?}",
             started.elapsed()
+        );
+    }
+
+    #[test]
+    fn an_interrupted_pinned_future_goes_on_where_it_was() {
+        let started = Cell::new(0);
+        let future = async {
+            started.set(started.get() + 1);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            "done"
+        };
+        let mut future = std::pin::pin!(future);
+        let begun = Instant::now();
+        let interrupts = Cell::new(0);
+        let first = block_on_interruptible(
+            future.as_mut(),
+            || {
+                interrupts.set(interrupts.get() + 1);
+                true
+            },
+            || {},
+        );
+        assert_eq!(first, Err(Interrupted));
+        let second = block_on_interruptible(future.as_mut(), || false, || {});
+        assert_eq!(second, Ok("done"));
+        assert_eq!(started.get(), 1, "the future was not started again");
+        let elapsed = begun.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(300) && elapsed < Duration::from_millis(600),
+            "{elapsed:?}"
         );
     }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::aggregate::{self, AggregatorOptions};
 use crate::error::{FdwError, SqlState};
 
-use table::{check_known, is_secret};
+use table::{check_known, is_option_name, is_secret};
 
 pub use parse::{parse_column, parse_server, parse_server_kind, parse_user_mapping};
 pub use values::parse_duration;
@@ -236,11 +236,12 @@ pub const SERVER_KEYS_WARNING: &str = "AWS keys in server options are readable b
      (pg_foreign_server.srvoptions); prefer a user mapping, whose options only its user and superusers can read";
 
 /// Whether an option list may carry a secret, so that a failing statement's text must not
-/// reach the server log.
+/// reach the server log: a key option, `config`, a name that is no option at all (a
+/// misspelt `acess_key` holds a key all the same), or a value with user information in it.
 pub fn may_carry_secrets(options: &[(String, String)]) -> bool {
-    options
-        .iter()
-        .any(|(name, _)| is_secret(name) || name == "config")
+    options.iter().any(|(name, value)| {
+        is_secret(name) || name == "config" || !is_option_name(name) || value.contains('@')
+    })
 }
 
 /// A server is one AWS connection, or an aggregator over other servers.

@@ -199,6 +199,11 @@ pub(super) fn check_known(catalog: Catalog, name: &str) -> Result<(), FdwError> 
     .with_hint(hint))
 }
 
+/// Whether any catalog takes an option of this name.
+pub(super) fn is_option_name(name: &str) -> bool {
+    VALID_OPTIONS.iter().any(|spec| spec.name == name)
+}
+
 pub(super) fn is_secret(name: &str) -> bool {
     VALID_OPTIONS
         .iter()

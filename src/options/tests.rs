@@ -62,6 +62,14 @@ fn keys_in_server_options_need_a_superuser_and_warn() {
     );
     assert!(may_carry_secrets(&opts(&[("config", "profile = \"x\"")])));
     assert!(!may_carry_secrets(&opts(&[("region", "us-east-1")])));
+    // Misspelt key names carry keys all the same.
+    assert!(may_carry_secrets(&opts(&[("acess_key", "AKIA")])));
+    assert!(may_carry_secrets(&opts(&[("secretkey", "wJalr")])));
+    assert!(may_carry_secrets(&opts(&[(
+        "endpoint_url",
+        "http://AKIA:wJalr@host"
+    )])));
+    assert!(!may_carry_secrets(&opts(&[("timeout", "2s")])));
 }
 
 #[test]

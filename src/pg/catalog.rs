@@ -2,7 +2,7 @@
 //! hold, and the syscache/relcache invalidation callbacks that keep those caches true.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{c_char, c_int, CStr};
 use std::ptr;
 use std::rc::Rc;
@@ -14,7 +14,7 @@ use crate::aggregate::Candidate;
 use crate::cache::IdentityCache;
 use crate::error::FdwError;
 use crate::options::{self, ServerKind, ServerOptions};
-use crate::sts;
+use crate::sts::{self, ConnectionSettings};
 
 use super::report::report;
 use super::tuple::Attribute;
@@ -32,6 +32,40 @@ thread_local! {
     /// What each attribute of a foreign table reads, per relation; an entry goes with the
     /// relation's relcache invalidation (ALTER FOREIGN TABLE, column options).
     pub(super) static TABLES: RefCell<HashMap<pg_sys::Oid, Rc<Vec<Option<Attribute>>>>> = RefCell::new(HashMap::new());
+    /// The settings each server and user mapping (by syscache hash) was called with, so that
+    /// altering one drops the STS clients built for its old settings (and their credentials).
+    static CLIENT_SOURCES: RefCell<HashMap<u32, HashSet<ConnectionSettings>>> = RefCell::new(HashMap::new());
+}
+
+/// Past this many remembered settings the map starts over: the client pool is bounded by
+/// itself, so a forgotten source only leaves a client to age out of it.
+const CLIENT_SOURCES_LIMIT: usize = 1024;
+
+/// Remembers that these settings were called for these servers and user mappings.
+pub(super) fn remember_client(sources: &[u32], settings: &ConnectionSettings) {
+    CLIENT_SOURCES.with(|map| {
+        let mut map = map.borrow_mut();
+        if map.values().map(HashSet::len).sum::<usize>() >= CLIENT_SOURCES_LIMIT {
+            map.clear();
+        }
+        for source in sources {
+            map.entry(*source).or_default().insert(settings.clone());
+        }
+    });
+}
+
+/// Drops the clients of a changed server or user mapping (every client for hash 0, which
+/// invalidation sends when it cannot say which row changed).
+fn forget_clients_of(hash_value: u32) {
+    if hash_value == 0 {
+        sts::clear_clients();
+        CLIENT_SOURCES.with(|map| map.borrow_mut().clear());
+        return;
+    }
+    let settings = CLIENT_SOURCES.with(|map| map.borrow_mut().remove(&hash_value));
+    for settings in settings.into_iter().flatten() {
+        sts::forget_client(&settings);
+    }
 }
 
 /// A user mapping as a scan needs it: its oid (for cache invalidation) and options.
@@ -59,9 +93,7 @@ unsafe extern "C-unwind" fn invalidate_on_catalog_change(
         || cache_id == pg_sys::SysCacheIdentifier::USERMAPPINGOID as c_int
     {
         IDENTITY_CACHE.with(|cache| cache.borrow_mut().invalidate(hash_value));
-        if hash_value == 0 {
-            sts::clear_clients();
-        }
+        forget_clients_of(hash_value);
     }
 }
 

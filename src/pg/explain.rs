@@ -13,7 +13,7 @@ use crate::sts;
 
 use super::catalog::IDENTITY_CACHE;
 use super::interrupts::block_on;
-use super::plan::pinned_from_private;
+use super::pins::{self, Pins};
 use super::resolve::{scan_plan, scan_user, ScanConfig};
 use super::scan::ScanState;
 
@@ -22,13 +22,32 @@ pub(super) unsafe extern "C-unwind" fn explain_foreign_scan(
     node: *mut pg_sys::ForeignScanState,
     es: *mut pg_sys::ExplainState,
 ) {
-    // SAFETY: the plan node of the scan being explained.
-    let (server_id, pinned) = unsafe {
+    // SAFETY: the plan node of the scan being explained; fdw_state is our ScanState once the
+    // scan began (EXPLAIN ANALYZE), else NULL.
+    let (server_id, private, state) = unsafe {
         let plan = (*node).ss.ps.plan as *const pg_sys::ForeignScan;
-        ((*plan).fs_server, pinned_from_private((*plan).fdw_private))
+        (
+            (*plan).fs_server,
+            (*plan).fdw_private,
+            ((*node).fdw_state as *const ScanState).as_ref(),
+        )
     };
-    // Shows what a scan would do without doing it: no AWS call, no secret.
-    let plan = scan_plan(server_id, &pinned, scan_user(node), false);
+    // EXPLAIN ANALYZE shows the members the scan called; EXPLAIN what a scan would call,
+    // without calling: no AWS call, no secret.
+    let planned;
+    let plan = match state {
+        Some(state) => &state.plan,
+        None => {
+            planned = scan_plan(
+                server_id,
+                &pins::known_from_private(private),
+                scan_user(node),
+                false,
+            );
+            &planned
+        }
+    };
+    let chosen_at_execution = state.is_none() && Pins::has_runtime(private);
     let configs: Vec<&ScanConfig> = plan
         .members
         .iter()
@@ -41,12 +60,21 @@ pub(super) unsafe extern "C-unwind" fn explain_foreign_scan(
             .iter()
             .map(|config| config.server_name.as_str())
             .collect();
+        let mut names = if names.is_empty() {
+            "(none)".to_string()
+        } else {
+            names.join(", ")
+        };
+        let refused = plan.members.len() - configs.len();
+        if refused > 0 {
+            names.push_str(&format!(" (+{refused} this user may not use)"));
+        }
         properties.push((
             "AWS Servers",
-            if names.is_empty() {
-                "(none)".to_string()
+            if chosen_at_execution {
+                format!("chosen at execution among {names}")
             } else {
-                names.join(", ")
+                names
             },
         ));
         properties.push(("AWS Concurrency", plan.concurrency.to_string()));
@@ -56,9 +84,14 @@ pub(super) unsafe extern "C-unwind" fn explain_foreign_scan(
             "fail"
         };
         properties.push(("AWS On Error", on_error.to_string()));
+    } else if configs.is_empty() {
+        // The same rule as the scan's: nothing of the server's configuration is resolved
+        // (no profile read, no cache looked at) for a user who may not use it.
+        properties.push(("AWS Server", plan.server_name.clone()));
+        properties.push(("AWS Credentials", "not usable by this user".to_string()));
     } else if let Some(config) = configs.first() {
         let server = &config.settings.server;
-        let region = block_on(|| sts::resolve_region(server));
+        let region = block_on(sts::resolve_region(server));
         properties.push(("AWS Server", config.server_name.clone()));
         properties.push(("AWS Region", region.to_string()));
         properties.push((
@@ -74,14 +107,8 @@ pub(super) unsafe extern "C-unwind" fn explain_foreign_scan(
             ));
         }
     }
-    // SAFETY: the ExplainState of this EXPLAIN; fdw_state is our ScanState once the scan ran.
-    let (analyze, timing, state) = unsafe {
-        (
-            (*es).analyze,
-            (*es).timing,
-            ((*node).fdw_state as *const ScanState).as_ref(),
-        )
-    };
+    // SAFETY: the ExplainState of this EXPLAIN.
+    let (analyze, timing) = unsafe { ((*es).analyze, (*es).timing) };
     match state {
         Some(state) if analyze => {
             properties.push(("AWS Calls", state.stats.aws_calls.to_string()));
@@ -109,6 +136,7 @@ pub(super) unsafe extern "C-unwind" fn explain_foreign_scan(
                 [Lookup::Disabled] => "off".to_string(),
                 [Lookup::Miss] => "miss (the scan will call STS)".to_string(),
                 [Lookup::Hit { .. }] => "hit".to_string(),
+                [] => "not looked up".to_string(),
                 _ => format!("{hits} of {} servers cached", lookups.len()),
             };
             properties.push(("AWS Cache", cache));

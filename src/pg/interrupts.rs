@@ -30,13 +30,17 @@ fn block_signals_on_this_thread() {
     }
 }
 
-/// Runs a future on the backend's runtime; a query cancel or statement_timeout drops it and
-/// ends the query within INTERRUPT_POLL_INTERVAL. An interrupt that turns out not to cancel
-/// the query (e.g. a config reload) starts the future again.
-pub(super) fn block_on<F: std::future::Future>(make_future: impl Fn() -> F) -> F::Output {
+/// Runs a future on the backend's runtime. A pending interrupt is processed on this thread
+/// while the future stays alive: a cancel, statement_timeout or terminate raises an ERROR
+/// (the future is dropped as the error unwinds, closing its connections) within
+/// INTERRUPT_POLL_INTERVAL; any other interrupt (the client-connection check, a config
+/// reload, a memory-context dump, a ProcSignal barrier) lets the same call go on, so a call
+/// is never restarted and its own timeout always holds.
+pub(super) fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
     loop {
         match runtime::block_on_interruptible(
-            make_future(),
+            future.as_mut(),
             interrupt_pending,
             block_signals_on_this_thread,
         ) {

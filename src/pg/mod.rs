@@ -6,6 +6,7 @@ mod catalog;
 mod explain;
 mod import;
 mod interrupts;
+mod pins;
 mod plan;
 mod report;
 mod resolve;
@@ -141,12 +142,21 @@ pub unsafe extern "C-unwind" fn aws_sts_fdw_validator(
     };
     // SAFETY: superuser() only reads the current user's role from the syscache.
     let is_superuser = unsafe { pg_sys::superuser() };
+    // The error context stack as it was, when this statement may hold secrets.
+    let mut saved_context = None;
     if options::may_carry_secrets(&options) {
         // Postgres logs a failing (or warned-about) statement's text, which here holds
-        // keys: keep the statement out of the server log for the rest of this command.
+        // keys: keep the statement out of the server log for the rest of this command, and
+        // out of the CONTEXT lines that PL/pgSQL (DO, EXECUTE, functions) adds to our
+        // messages.
         // SAFETY: debug_query_string is only read when a message is logged; Postgres sets
-        // it again for the next statement.
-        unsafe { pg_sys::debug_query_string = ptr::null() };
+        // it again for the next statement. error_context_stack is put back below after
+        // warnings; an ERROR's unwinding restores it (PG_CATCH, or the top level).
+        unsafe {
+            pg_sys::debug_query_string = ptr::null();
+            saved_context = Some(pg_sys::error_context_stack);
+            pg_sys::error_context_stack = ptr::null_mut();
+        }
     }
     match options::validate(catalog, &options, is_superuser) {
         Ok(warnings) => {
@@ -157,6 +167,10 @@ pub unsafe extern "C-unwind" fn aws_sts_fdw_validator(
             }
         }
         Err(error) => report(error),
+    }
+    if let Some(context) = saved_context {
+        // SAFETY: puts back the stack saved above; nothing was pushed on it since.
+        unsafe { pg_sys::error_context_stack = context };
     }
     pg_sys::Datum::from(0)
 }

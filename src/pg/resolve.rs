@@ -26,15 +26,17 @@ pub(super) struct ScanConfig {
 }
 
 /// Resolves what a scan of one AWS connection server needs: its options and the user
-/// mapping's. With `enforce_policy`, a user who is not a superuser may use the database
-/// server's own (ambient) credentials only when a superuser set `ambient_credentials` on
-/// their mapping. Errors name the server.
+/// mapping's. The database server's own (ambient) credentials, the default chain or a
+/// profile, are used only where a superuser decides where they go: on a server a superuser
+/// owns (its owner sets endpoint_url, role_arn, profile), and by a user who is a superuser
+/// or whose mapping a superuser gave `ambient_credentials`. Scans, EXPLAIN and pruning all
+/// resolve through here, so none of them reads what the rule refuses. Errors name the
+/// server.
 fn try_scan_config(
     server_id: pg_sys::Oid,
     server_name: &str,
     server: ServerOptions,
     user_id: pg_sys::Oid,
-    enforce_policy: bool,
 ) -> Result<ScanConfig, FdwError> {
     let cached = MAPPINGS.with(|mappings| mappings.borrow().get(&(user_id, server_id)).cloned());
     let (mapping_id, mapping) = match cached {
@@ -65,11 +67,7 @@ fn try_scan_config(
     let settings = ConnectionSettings::new(server, mapping.keys);
     // SAFETY: superuser_arg only reads the role's syscache entry.
     let is_superuser = unsafe { pg_sys::superuser_arg(user_id) };
-    if enforce_policy
-        && settings.uses_ambient_credentials()
-        && !mapping.ambient_credentials
-        && !is_superuser
-    {
+    if settings.uses_ambient_credentials() && !mapping.ambient_credentials && !is_superuser {
         let user = user_name(user_id);
         let server = row::quote_ident(server_name);
         let error = match &settings.server.profile {
@@ -93,11 +91,45 @@ fn try_scan_config(
         };
         return Err(error.for_server(server_name));
     }
+    if settings.uses_ambient_credentials() {
+        owner_may_direct_ambient_credentials(server_id, server_name)?;
+    }
     Ok(ScanConfig {
         server_name: server_name.to_string(),
         settings,
         sources,
     })
+}
+
+/// Whether the server's owner is a superuser: only then may the server send the database
+/// server's own credentials anywhere, as its owner alone chooses endpoint_url, role_arn and
+/// profile (a signed GetCallerIdentity is a bearer proof of the identity).
+fn owner_may_direct_ambient_credentials(
+    server_id: pg_sys::Oid,
+    server_name: &str,
+) -> Result<(), FdwError> {
+    // SAFETY: GetForeignServer errors out itself for an unknown server; superuser_arg only
+    // reads the role's syscache entry.
+    let (owner, owner_is_superuser) = unsafe {
+        let owner = (*pg_sys::GetForeignServer(server_id)).owner;
+        (owner, pg_sys::superuser_arg(owner))
+    };
+    if owner_is_superuser {
+        return Ok(());
+    }
+    let owner = user_name(owner);
+    Err(FdwError::new(
+        SqlState::InsufficientPrivilege,
+        format!(
+            "the server is owned by \"{owner}\", who is not a superuser, so it may not use the database server's own AWS credentials"
+        ),
+    )
+    .with_detail("The default credential chain and profiles are used only on servers a superuser owns: the owner chooses where requests signed with them go (endpoint_url, role_arn, profile).")
+    .with_hint(format!(
+        "Put keys in a user mapping, or have a superuser take the server over: ALTER SERVER {} OWNER TO <superuser>.",
+        row::quote_ident(server_name)
+    ))
+    .for_server(server_name))
 }
 
 /// The servers an aggregator scan calls: the aws_sts servers matching its patterns, less
@@ -120,7 +152,6 @@ pub(super) fn aggregator_members(
     options: &AggregatorOptions,
     pinned: &Pinned,
     user_id: pg_sys::Oid,
-    enforce_policy: bool,
 ) -> Vec<Result<ScanConfig, FdwError>> {
     let now = Instant::now();
     member_servers(aggregator_id, options, pinned.connection_names.as_deref())
@@ -135,7 +166,7 @@ pub(super) fn aggregator_members(
                     pg_sys::ACL_USAGE as pg_sys::AclMode,
                 ) == pg_sys::AclResult::ACLCHECK_OK
             };
-            if enforce_policy && !allowed {
+            if !allowed {
                 return Some(Err(FdwError::new(
                     SqlState::InsufficientPrivilege,
                     format!("permission denied for foreign server {}", member.name),
@@ -147,9 +178,7 @@ pub(super) fn aggregator_members(
                 .for_server(&member.name)));
             }
             // select_members leaves aggregators (the servers without options here) out.
-            server.map(|server| {
-                try_scan_config(server_id, &member.name, server, user_id, enforce_policy)
-            })
+            server.map(|server| try_scan_config(server_id, &member.name, server, user_id))
         })
         // account_id quals: leave out members whose account is known not to match.
         .filter(|member| match member {
@@ -188,13 +217,13 @@ pub(super) fn scan_plan(
     server_id: pg_sys::Oid,
     pinned: &Pinned,
     user_id: pg_sys::Oid,
-    enforce_policy: bool,
+    report_errors: bool,
 ) -> ScanPlan {
     let (server_name, kind) = server_of(server_id);
     match kind {
         ServerKind::Connection(server) => {
-            let config = try_scan_config(server_id, &server_name, server, user_id, enforce_policy);
-            if enforce_policy {
+            let config = try_scan_config(server_id, &server_name, server, user_id);
+            if report_errors {
                 if let Err(error) = &config {
                     report(error.clone());
                 }
@@ -208,7 +237,7 @@ pub(super) fn scan_plan(
             }
         }
         ServerKind::Aggregator(options) => ScanPlan {
-            members: aggregator_members(server_id, &options, pinned, user_id, enforce_policy),
+            members: aggregator_members(server_id, &options, pinned, user_id),
             server_name,
             concurrency: options.concurrency,
             on_error: options.on_error,

@@ -17,9 +17,9 @@ use crate::error::FdwError;
 use crate::row::CallerIdentity;
 use crate::sts::{self, ConnectionSettings};
 
-use super::catalog::{cstr_to_string, IDENTITY_CACHE, TABLES};
+use super::catalog::{cstr_to_string, remember_client, IDENTITY_CACHE, TABLES};
 use super::interrupts::block_on;
-use super::plan::pinned_from_private;
+use super::pins;
 use super::report::{report, warn};
 use super::resolve::{scan_plan, scan_user, ScanConfig, ScanPlan};
 use super::tuple::{datum_of, table_attributes, Attribute};
@@ -65,13 +65,13 @@ fn fetch_rows(plan: &ScanPlan, stats: &mut ScanStats) -> Vec<(String, CallerIden
                 distinct.push(&config.settings);
             }
         }
-        let answers: HashMap<&ConnectionSettings, Result<sts::Answer, FdwError>> = block_on(|| {
+        let answers: HashMap<&ConnectionSettings, Result<sts::Answer, FdwError>> = block_on(
             futures_util::stream::iter(distinct.iter().map(|&settings| async move {
                 (settings, sts::get_caller_identity(settings).await)
             }))
             .buffer_unordered(plan.concurrency)
-            .collect::<HashMap<_, _>>()
-        });
+            .collect::<HashMap<_, _>>(),
+        );
         stats.aws_calls += distinct.len() as u64;
         stats.aws_time += started.elapsed();
         let answers = pending.iter().filter_map(|&(index, config)| {
@@ -83,6 +83,7 @@ fn fetch_rows(plan: &ScanPlan, stats: &mut ScanStats) -> Vec<(String, CallerIden
             let Ok(config) = &plan.members[index] else {
                 continue;
             };
+            remember_client(&config.sources, &config.settings);
             outcomes[index] = Some(match answer {
                 Ok(answer) => {
                     IDENTITY_CACHE.with(|cache| {
@@ -161,11 +162,7 @@ pub(super) unsafe extern "C-unwind" fn begin_foreign_scan(
             (*relation).rd_att,
         )
     };
-    // SAFETY: the plan node of this scan.
-    let pinned = pinned_from_private(unsafe {
-        (*((*node).ss.ps.plan as *const pg_sys::ForeignScan)).fdw_private
-    });
-    let plan = scan_plan(server_id, &pinned, scan_user(node), true);
+    let plan = scan_plan(server_id, &pins::at_execution(node), scan_user(node), true);
     let attributes = TABLES.with(|tables| tables.borrow().get(&relation_id).cloned());
     let attributes = attributes.unwrap_or_else(|| {
         let attributes = Rc::new(table_attributes(
@@ -221,11 +218,11 @@ pub(super) unsafe extern "C-unwind" fn iterate_foreign_scan(
         let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
         let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
         for (index, attribute) in state.attributes.iter().enumerate() {
-            let value = attribute.and_then(|attribute| {
+            let value = attribute.as_ref().and_then(|attribute| {
                 attribute
                     .column
                     .value(identity, server_name)
-                    .map(|text| datum_of(attribute.kind, &text, server_name))
+                    .map(|text| datum_of(&attribute.kind, &text, server_name))
             });
             nulls[index] = value.is_none();
             values[index] = value.unwrap_or(pg_sys::Datum::from(0));

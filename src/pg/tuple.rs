@@ -3,8 +3,9 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::ffi::{c_int, CString};
+use std::ffi::{c_char, c_int, c_void, CString};
 use std::ptr;
+use std::rc::Rc;
 
 use pgrx::pg_sys;
 
@@ -25,21 +26,67 @@ thread_local! {
 const JSONB_VALUES_LIMIT: usize = 4096;
 
 /// How a foreign table attribute gets its value.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct Attribute {
     pub(super) column: Column,
     pub(super) kind: AttributeKind,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) enum AttributeKind {
     Text,
     Jsonb,
-    /// Any other type: through its input function, as COPY would.
+    /// Any other type: through its input function, as COPY would; a value it rejects is
+    /// reported with `context` (the column and the table) as the CONTEXT line.
     Other {
         type_id: pg_sys::Oid,
         typmod: i32,
+        context: Rc<CString>,
     },
+}
+
+unsafe extern "C-unwind" {
+    // Variadic, so not in pgrx's bindings; the errcontext() macro's second half.
+    fn errcontext_msg(fmt: *const c_char, ...) -> c_int;
+}
+
+/// Adds the CONTEXT line naming the column and table to an error raised while converting a
+/// value, as postgres_fdw's conversion_error_callback does.
+unsafe extern "C-unwind" fn conversion_context(arg: *mut c_void) {
+    // SAFETY: `arg` is the CString ConversionContext::push pointed it at, alive while the
+    // callback is on the stack.
+    unsafe { errcontext_msg(c"%s".as_ptr(), arg as *const c_char) };
+}
+
+/// An error context callback on Postgres' stack for as long as it lives; taken off again on
+/// drop, on success and while an error unwinds alike.
+struct ConversionContext {
+    callback: pg_sys::ErrorContextCallback,
+}
+
+impl ConversionContext {
+    fn push(context: &CString) -> Box<ConversionContext> {
+        // SAFETY: error_context_stack is the backend's; the Box keeps the callback's address
+        // fixed until drop pops it.
+        unsafe {
+            let mut pushed = Box::new(ConversionContext {
+                callback: pg_sys::ErrorContextCallback {
+                    previous: pg_sys::error_context_stack,
+                    callback: Some(conversion_context),
+                    arg: context.as_ptr() as *mut c_void,
+                },
+            });
+            pg_sys::error_context_stack = &mut pushed.callback;
+            pushed
+        }
+    }
+}
+
+impl Drop for ConversionContext {
+    fn drop(&mut self) {
+        // SAFETY: puts back the stack as push found it.
+        unsafe { pg_sys::error_context_stack = self.callback.previous };
+    }
 }
 
 /// What each attribute of a foreign table reads (its own name, or `column_name`) and how its
@@ -64,7 +111,7 @@ pub(super) fn table_attributes(
             let column_options = def_elems(unsafe { pg_sys::GetForeignColumnOptions(relation_id, attribute.attnum) });
             let column_options = options::parse_column(&column_options)
                 .unwrap_or_else(|error| report(error.for_server(server_name)));
-            let wanted = column_options.column_name.unwrap_or(attribute_name);
+            let wanted = column_options.column_name.unwrap_or_else(|| attribute_name.clone());
             let Some(column) = Column::by_name(&wanted) else {
                 report(
                     FdwError::new(
@@ -84,6 +131,12 @@ pub(super) fn table_attributes(
                 type_id => AttributeKind::Other {
                     type_id,
                     typmod: attribute.atttypmod,
+                    context: Rc::new(
+                        CString::new(format!(
+                            "column \"{attribute_name}\" of foreign table \"{table_name}\""
+                        ))
+                        .unwrap_or_default(),
+                    ),
                 },
             };
             Some(Attribute { column, kind })
@@ -92,7 +145,7 @@ pub(super) fn table_attributes(
 }
 
 /// A value as a datum of its attribute's type, in the current memory context.
-pub(super) fn datum_of(kind: AttributeKind, text: &str, server_name: &str) -> pg_sys::Datum {
+pub(super) fn datum_of(kind: &AttributeKind, text: &str, server_name: &str) -> pg_sys::Datum {
     if text.contains('\0') {
         // No Postgres text value can hold one.
         report(
@@ -147,6 +200,13 @@ pub(super) fn datum_of(kind: AttributeKind, text: &str, server_name: &str) -> pg
                 pg_sys::Datum::from(copy)
             }
         }
-        AttributeKind::Other { type_id, typmod } => through_input_function(type_id, typmod),
+        AttributeKind::Other {
+            type_id,
+            typmod,
+            context,
+        } => {
+            let _context = ConversionContext::push(context);
+            through_input_function(*type_id, *typmod)
+        }
     }
 }

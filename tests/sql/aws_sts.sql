@@ -67,6 +67,13 @@ SELECT * FROM whoami;
 ALTER FOREIGN TABLE whoami DROP COLUMN nonsense;
 SELECT account_id FROM whoami;
 
+-- Columns of other types get their values through the type's input function; a value the
+-- type rejects names the column and the foreign table in its CONTEXT.
+CREATE FOREIGN TABLE typed (account_id bigint, akas text[]) SERVER aws;
+SELECT account_id FROM typed;
+SELECT akas FROM typed;
+DROP FOREIGN TABLE typed;
+
 -- The validator rejects bad options at CREATE/ALTER time.
 \set VERBOSITY default
 CREATE SERVER bad FOREIGN DATA WRAPPER aws_sts OPTIONS (regoin 'us-east-1');
