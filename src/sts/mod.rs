@@ -22,6 +22,7 @@ use errors::{explain_sdk_error, timed_out, with_attempts};
 
 pub use client::clear_clients;
 pub use credentials::INSTANCE_METADATA_BUDGET;
+pub use http::MAX_RESPONSE_BYTES;
 
 /// Steampipe's last resort, and STS's global endpoint region.
 pub const FALLBACK_REGION: &str = "us-east-1";
