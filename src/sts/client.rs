@@ -1,7 +1,7 @@
-//! The backend's pool of STS clients, one per set of connection settings, built on first use.
+//! The backend's pool of STS clients, one per set of connection settings, built on first use
+//! and kept for the [`MAX_POOLED_CLIENTS`] most recently used settings.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -65,7 +65,8 @@ impl Intercept for AttemptCounter {
     }
 }
 
-/// A client built for one set of connection settings, kept for the backend's life.
+/// A client built for one set of connection settings, kept while they are among the most
+/// recently used.
 #[derive(Clone)]
 pub(super) struct PooledClient {
     pub(super) client: aws_sdk_sts::Client,
@@ -74,23 +75,78 @@ pub(super) struct PooledClient {
     pub(super) attempts: AttemptCounter,
 }
 
+/// The most clients a backend keeps: every ALTER SERVER or USER MAPPING makes new
+/// settings, and a backend lives as long as its connection.
+pub const MAX_POOLED_CLIENTS: usize = 32;
+
+/// The backend's clients, least recently used first: few enough to scan.
+struct Pool {
+    entries: Vec<(ConnectionSettings, PooledClient)>,
+}
+
+impl Pool {
+    fn position(&self, settings: &ConnectionSettings) -> Option<usize> {
+        self.entries.iter().position(|(key, _)| key == settings)
+    }
+
+    /// The client for these settings, which becomes the most recently used.
+    fn get(&mut self, settings: &ConnectionSettings) -> Option<PooledClient> {
+        let entry = self.entries.remove(self.position(settings)?);
+        let client = entry.1.clone();
+        self.entries.push(entry);
+        Some(client)
+    }
+
+    /// Keeps a client as the most recently used, evicting the least recently used one
+    /// when the pool is full (a call still using it keeps it until it ends).
+    fn insert(&mut self, settings: ConnectionSettings, client: PooledClient) {
+        self.remove(&settings);
+        if self.entries.len() >= MAX_POOLED_CLIENTS {
+            self.entries.remove(0);
+        }
+        self.entries.push((settings, client));
+    }
+
+    fn remove(&mut self, settings: &ConnectionSettings) -> bool {
+        self.position(settings)
+            .map(|at| self.entries.remove(at))
+            .is_some()
+    }
+}
+
 thread_local! {
-    static CLIENTS: RefCell<HashMap<ConnectionSettings, PooledClient>> = RefCell::new(HashMap::new());
+    static CLIENTS: RefCell<Pool> = const { RefCell::new(Pool { entries: Vec::new() }) };
+}
+
+/// Forgets the client for these settings (and the credentials it holds), as when they
+/// stop being current; true when there was one.
+pub fn forget_client(settings: &ConnectionSettings) -> bool {
+    CLIENTS.with(|clients| clients.borrow_mut().remove(settings))
 }
 
 /// Forgets every client (and the credentials they hold); returns how many there were.
 pub fn clear_clients() -> usize {
     CLIENTS.with(|clients| {
         let mut clients = clients.borrow_mut();
-        let count = clients.len();
-        clients.clear();
+        let count = clients.entries.len();
+        clients.entries.clear();
         count
     })
 }
 
+#[cfg(test)]
+fn pool_len() -> usize {
+    CLIENTS.with(|clients| clients.borrow().entries.len())
+}
+
+#[cfg(test)]
+fn is_pooled(settings: &ConnectionSettings) -> bool {
+    CLIENTS.with(|clients| clients.borrow().position(settings).is_some())
+}
+
 /// The backend's client for these settings, built on first use.
 pub(super) async fn pooled_client(settings: &ConnectionSettings) -> PooledClient {
-    if let Some(pooled) = CLIENTS.with(|clients| clients.borrow().get(settings).cloned()) {
+    if let Some(pooled) = CLIENTS.with(|clients| clients.borrow_mut().get(settings)) {
         return pooled;
     }
     let region = resolve_region(&settings.server).await;
@@ -169,5 +225,97 @@ async fn build_client(settings: &ConnectionSettings, region: Region) -> PooledCl
         region,
         credentials_expiry,
         attempts,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Weak;
+
+    use super::*;
+    use crate::options::{ServerOptions, StaticKeys};
+
+    /// Settings that differ by region only. Keys and a plain HTTP endpoint: building their
+    /// client reads no credentials and loads no trust store (and nothing is ever called).
+    fn settings(region: usize) -> ConnectionSettings {
+        ConnectionSettings::new(
+            ServerOptions {
+                region: Some(format!("test-region-{region}")),
+                endpoint_url: Some("http://127.0.0.1:9".into()),
+                ..ServerOptions::default()
+            },
+            Some(StaticKeys {
+                access_key_id: "AKIAPOOL".into(),
+                secret_access_key: "pool-secret".into(),
+                session_token: None,
+            }),
+        )
+    }
+
+    /// A handle that tells whether a client is still alive (held by the pool or a caller).
+    fn liveness(pooled: &PooledClient) -> Weak<Mutex<Option<SystemTime>>> {
+        Arc::downgrade(&pooled.credentials_expiry)
+    }
+
+    #[tokio::test]
+    async fn the_pool_keeps_the_most_recently_used_clients() {
+        let kept = settings(0);
+        let first = pooled_client(&kept).await;
+        for region in 1..100 {
+            pooled_client(&settings(region)).await;
+            // Used between every insertion: never the least recently used.
+            let again = pooled_client(&kept).await;
+            assert!(
+                Arc::ptr_eq(&first.credentials_expiry, &again.credentials_expiry),
+                "a pooled client is reused, not rebuilt"
+            );
+            assert!(pool_len() <= MAX_POOLED_CLIENTS, "{} clients", pool_len());
+        }
+        assert_eq!(pool_len(), MAX_POOLED_CLIENTS);
+        assert!(is_pooled(&kept));
+        // Besides it, the 31 most recently inserted, and none older.
+        let newest = 100 - (MAX_POOLED_CLIENTS - 1);
+        assert!((newest..100).all(|region| is_pooled(&settings(region))));
+        assert!((1..newest).all(|region| !is_pooled(&settings(region))));
+        assert_eq!(clear_clients(), MAX_POOLED_CLIENTS);
+    }
+
+    #[tokio::test]
+    async fn forget_client_drops_exactly_that_client() {
+        let (a, b, c) = (settings(1), settings(2), settings(3));
+        pooled_client(&a).await;
+        let forgotten = liveness(&pooled_client(&b).await);
+        pooled_client(&c).await;
+        assert!(forget_client(&b));
+        assert_eq!(pool_len(), 2);
+        assert!(is_pooled(&a) && !is_pooled(&b) && is_pooled(&c));
+        assert!(
+            forgotten.upgrade().is_none(),
+            "the forgotten client was freed"
+        );
+        assert!(!forget_client(&b), "nothing left to forget");
+        assert_eq!(pool_len(), 2);
+        // The next call for those settings builds a new client.
+        pooled_client(&b).await;
+        assert!(is_pooled(&b));
+        assert_eq!(clear_clients(), 3);
+    }
+
+    #[tokio::test]
+    async fn six_hundred_settings_leave_at_most_32_clients_alive() {
+        // As 600 ALTER SERVERs, each followed by a query, in one backend.
+        let mut handles = Vec::new();
+        for region in 0..600 {
+            handles.push(liveness(&pooled_client(&settings(region)).await));
+            assert!(pool_len() <= MAX_POOLED_CLIENTS, "{} clients", pool_len());
+        }
+        // Evicted clients are freed, not merely unlisted.
+        let alive = handles
+            .iter()
+            .filter(|handle| handle.strong_count() > 0)
+            .count();
+        assert_eq!(alive, MAX_POOLED_CLIENTS);
+        assert_eq!(clear_clients(), MAX_POOLED_CLIENTS);
+        assert!(handles.iter().all(|handle| handle.strong_count() == 0));
     }
 }

@@ -9,6 +9,7 @@ use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
 
 use super::credentials::INSTANCE_METADATA_BUDGET;
+use super::http::{human_size, AnswerTooLarge, MAX_RESPONSE_BYTES};
 use super::{human_duration, ConnectionSettings};
 use crate::error::{FdwError, Remedy, SqlState};
 
@@ -70,7 +71,16 @@ pub(super) fn explain_sdk_error(
     endpoint: &str,
 ) -> FdwError {
     let chain = describe_chain(&error);
-    let explained = if let Some(credentials_error) = find_in_chain::<CredentialsError>(&error) {
+    let credentials_error = find_in_chain::<CredentialsError>(&error);
+    let explained = if let Some(too_large) = find_in_chain::<AnswerTooLarge>(&error) {
+        // A credential provider's answer comes from its own endpoint (AssumeRole's from the
+        // server's, instance metadata's or SSO's from theirs): name the one that answered.
+        let from = match credentials_error {
+            Some(_) => too_large.origin.as_str(),
+            None => endpoint,
+        };
+        answer_too_large(too_large, from)
+    } else if let Some(credentials_error) = credentials_error {
         explain_credentials_error(credentials_error, settings, &chain, endpoint)
     } else {
         match &error {
@@ -108,6 +118,25 @@ pub(super) fn explain_sdk_error(
         }
     };
     explained.redacted(&settings.secrets())
+}
+
+/// An answer past [`MAX_RESPONSE_BYTES`]: never an STS answer, so never retried.
+fn answer_too_large(too_large: &AnswerTooLarge, from: &str) -> FdwError {
+    let limit = human_size(MAX_RESPONSE_BYTES);
+    let detail = match too_large.announced {
+        Some(length) => format!(
+            "It announced {length} bytes (Content-Length); aws_sts reads at most {MAX_RESPONSE_BYTES} bytes of an answer, so it refused this one before its body."
+        ),
+        None => format!(
+            "More than {MAX_RESPONSE_BYTES} bytes arrived; aws_sts stopped reading there and closed the connection."
+        ),
+    };
+    FdwError::new(
+        SqlState::UnableToCreateReply,
+        format!("the answer from {from} is larger than {limit}"),
+    )
+    .with_detail(detail)
+    .with_hint("An STS answer is a few KiB: check that endpoint_url points at an STS endpoint, not at a download or a proxy that answers with something else.")
 }
 
 /// Why credentials could not be had: no source had any, AssumeRole failed (with its AWS

@@ -20,8 +20,9 @@ use crate::row::CallerIdentity;
 use client::pooled_client;
 use errors::{explain_sdk_error, timed_out, with_attempts};
 
-pub use client::clear_clients;
+pub use client::{clear_clients, forget_client, MAX_POOLED_CLIENTS};
 pub use credentials::INSTANCE_METADATA_BUDGET;
+pub use http::MAX_RESPONSE_BYTES;
 
 /// Steampipe's last resort, and STS's global endpoint region.
 pub const FALLBACK_REGION: &str = "us-east-1";

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -37,12 +37,35 @@ pub enum Fault {
     Reset,
     /// The request is read and never answered.
     Hang,
+    /// HTTP 200 whose body never ends, written as fast as the socket takes it until the
+    /// client closes: announced as 1 GiB (Content-Length), or chunked with no length.
+    Endless(Framing),
+    /// HTTP 200, chunked, 1 KiB of body after each pause, until the client closes.
+    Trickle(Duration),
+}
+
+/// How an endless body is framed.
+#[derive(Debug, Clone, Copy)]
+pub enum Framing {
+    /// Content-Length: 1 GiB.
+    Announced,
+    /// Transfer-Encoding: chunked.
+    Chunked,
+}
+
+/// What the endpoint saw of the answers it streamed: body bytes the socket accepted, and
+/// how many connections the client closed while the endpoint was still writing.
+#[derive(Default)]
+struct Stream {
+    written: AtomicU64,
+    closed_by_client: AtomicUsize,
 }
 
 pub struct FaultServer {
     pub url: String,
     script: Arc<Mutex<VecDeque<Fault>>>,
     requests: Arc<AtomicUsize>,
+    stream: Arc<Stream>,
 }
 
 impl FaultServer {
@@ -52,18 +75,31 @@ impl FaultServer {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let script = Arc::new(Mutex::new(VecDeque::from(script)));
         let requests = Arc::new(AtomicUsize::new(0));
-        let (queue, counter) = (script.clone(), requests.clone());
+        let stream = Arc::new(Stream::default());
+        let (queue, counter, seen) = (script.clone(), requests.clone(), stream.clone());
         thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
+            for connection in listener.incoming().flatten() {
                 let (queue, counter, default) = (queue.clone(), counter.clone(), default.clone());
-                thread::spawn(move || serve(stream, &queue, &counter, &default));
+                let seen = seen.clone();
+                thread::spawn(move || serve(connection, &queue, &counter, &default, &seen));
             }
         });
         FaultServer {
             url,
             script,
             requests,
+            stream,
         }
+    }
+
+    /// Bytes of endless or trickled body the client's socket accepted, over all requests.
+    pub fn bytes_written(&self) -> u64 {
+        self.stream.written.load(Ordering::SeqCst)
+    }
+
+    /// Connections the client closed while an endless or trickled body was being written.
+    pub fn closed_by_client(&self) -> usize {
+        self.stream.closed_by_client.load(Ordering::SeqCst)
     }
 
     pub fn request_count(&self) -> usize {
@@ -135,11 +171,70 @@ fn respond(stream: &mut TcpStream, status: u16, content_type: &str, body: &[u8])
     let _ = stream.write_all(body);
 }
 
+/// Writes all of `bytes`, counting what the socket accepts; false once the client closed.
+fn write_counted(stream: &mut TcpStream, bytes: &[u8], seen: &Stream) -> bool {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match stream.write(rest) {
+            Ok(0) | Err(_) => {
+                seen.closed_by_client.fetch_add(1, Ordering::SeqCst);
+                return false;
+            }
+            Ok(written) => {
+                seen.written.fetch_add(written as u64, Ordering::SeqCst);
+                rest = &rest[written..];
+            }
+        }
+    }
+    true
+}
+
+/// An answer that never ends (see [`Fault::Endless`] and [`Fault::Trickle`]): the answer's
+/// opening tags, then filler XML in `piece`-sized writes with `pause` between them.
+fn endless(stream: &mut TcpStream, framing: Framing, piece: usize, pause: Duration, seen: &Stream) {
+    let head = match framing {
+        Framing::Announced => head(200, "text/xml", 1 << 30),
+        Framing::Chunked => {
+            "HTTP/1.1 200 Injected\r\nContent-Type: text/xml\r\nTransfer-Encoding: chunked\r\n\r\n"
+                .to_string()
+        }
+    };
+    let frame = |data: &[u8]| match framing {
+        Framing::Announced => data.to_vec(),
+        Framing::Chunked => {
+            let mut chunk = format!("{:x}\r\n", data.len()).into_bytes();
+            chunk.extend_from_slice(data);
+            chunk.extend_from_slice(b"\r\n");
+            chunk
+        }
+    };
+    let filler: Vec<u8> = b"<Arn>x</Arn>"
+        .iter()
+        .copied()
+        .cycle()
+        .take(piece)
+        .collect();
+    let filler = frame(&filler);
+    if stream.write_all(head.as_bytes()).is_err()
+        || !write_counted(
+            stream,
+            &frame(b"<GetCallerIdentityResponse><GetCallerIdentityResult>"),
+            seen,
+        )
+    {
+        return;
+    }
+    while write_counted(stream, &filler, seen) {
+        thread::sleep(pause);
+    }
+}
+
 fn serve(
     mut stream: TcpStream,
     script: &Mutex<VecDeque<Fault>>,
     requests: &AtomicUsize,
     default: &Fault,
+    seen: &Stream,
 ) {
     loop {
         let next = script
@@ -220,6 +315,14 @@ fn serve(
             Fault::Reset => unreachable!("handled before reading"),
             Fault::Hang => {
                 thread::sleep(Duration::from_secs(120));
+                return;
+            }
+            Fault::Endless(framing) => {
+                endless(&mut stream, framing, 64 << 10, Duration::ZERO, seen);
+                return;
+            }
+            Fault::Trickle(pause) => {
+                endless(&mut stream, Framing::Chunked, 1 << 10, pause, seen);
                 return;
             }
         }
