@@ -174,7 +174,8 @@ fn unparseable_answers_are_reply_errors() {
 
 #[test]
 fn a_huge_deeply_nested_answer_neither_crashes_nor_hangs() {
-    let (mut client, _server) = fresh("fault_huge", vec![], Fault::Huge(8 << 20));
+    // Under the answer size limit, the XML parser refuses it...
+    let (mut client, _server) = fresh("fault_huge", vec![], Fault::Huge(900 << 10));
     let outcome = failing_scan(&mut client, "fault_huge");
     assert_eq!(outcome.code, "HV00M", "{}", outcome.message);
     assert!(
@@ -182,6 +183,88 @@ fn a_huge_deeply_nested_answer_neither_crashes_nor_hangs() {
         "{}",
         outcome.detail
     );
+    // ...over it, nobody reads it.
+    let (mut client, server) = fresh("fault_huger", vec![], Fault::Huge(8 << 20));
+    let outcome = failing_scan(&mut client, "fault_huger");
+    assert_eq!(outcome.code, "HV00M", "{}", outcome.message);
+    assert!(
+        outcome.message.contains("is larger than 1 MiB"),
+        "{}",
+        outcome.message
+    );
+    assert_eq!(server.request_count(), 1);
+}
+
+/// The backend's peak resident set (VmHWM), in KiB.
+fn vm_hwm_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn an_endless_answer_stops_at_the_limit_within_the_backends_memory() {
+    use common::faults::Framing;
+    for (name, framing) in [
+        ("fault_endless_announced", Framing::Announced),
+        ("fault_endless_chunked", Framing::Chunked),
+    ] {
+        let (mut client, server) = fresh(name, vec![], Fault::Endless(framing));
+        let pid = backend_pid(&mut client);
+        client.query_one("SELECT 1", &[]).unwrap();
+        let before = vm_hwm_kib(pid);
+        let outcome = failing_scan(&mut client, name);
+        let growth = vm_hwm_kib(pid).saturating_sub(before);
+        println!(
+            "{name}: {:?}, peak +{growth} KiB, {} bytes written",
+            outcome.elapsed,
+            server.bytes_written()
+        );
+        assert_eq!(outcome.code, "HV00M", "{}", outcome.message);
+        assert!(
+            outcome.message.contains("is larger than 1 MiB"),
+            "{}",
+            outcome.message
+        );
+        assert_eq!(server.request_count(), 1, "not retried");
+        assert!(
+            outcome.elapsed < Duration::from_secs(1),
+            "{:?}",
+            outcome.elapsed
+        );
+        assert!(growth < 8 * 1024, "the backend's peak grew by {growth} KiB");
+    }
+}
+
+#[test]
+fn a_cancel_while_reading_an_answer_ends_within_100ms() {
+    let (mut client, _server) = fresh(
+        "fault_trickle",
+        vec![],
+        Fault::Trickle(Duration::from_millis(5)),
+    );
+    let pid = backend_pid(&mut client);
+    let canceller = std::thread::spawn(move || {
+        let mut other = connect();
+        std::thread::sleep(Duration::from_millis(600));
+        let at = Instant::now();
+        other
+            .query_one("SELECT pg_cancel_backend($1)", &[&pid])
+            .unwrap();
+        at
+    });
+    let error = client
+        .query("SELECT arn FROM fault_trickle.aws_sts_caller_identity", &[])
+        .expect_err("cancelled");
+    let ended = Instant::now();
+    let cancelled_at = canceller.join().unwrap();
+    assert_eq!(db_error(&error).0, "57014");
+    let latency = ended.duration_since(cancelled_at);
+    println!("cancel while reading: {latency:?}");
+    assert!(latency < Duration::from_millis(100), "{latency:?}");
 }
 
 #[test]

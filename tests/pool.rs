@@ -27,9 +27,9 @@ fn altering_servers_and_mappings_does_not_grow_the_backend() {
         Some(&keys),
     );
     let pid = backend_pid(&mut client);
-    let mut round = |client: &mut postgres::Client, n: usize| {
+    let round = |client: &mut postgres::Client, n: usize| {
         // A new timeout, then new keys (as a rotation would): each a new set of settings.
-        let statement = if n % 2 == 0 {
+        let statement = if n.is_multiple_of(2) {
             format!(
                 "ALTER SERVER it_pool OPTIONS (SET timeout '{}ms')",
                 5000 + n
