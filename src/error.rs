@@ -69,11 +69,13 @@ pub enum Remedy {
     SsoLogin(String),
 }
 
+// Every text enters through `new` and the `with_*` builders, which escape NULs: a message
+// ends up in a C string (ereport, sqlite3_result_error), where a NUL would cut it short.
 impl FdwError {
     pub fn new(state: SqlState, message: impl Into<String>) -> Self {
         FdwError {
             state,
-            message: message.into(),
+            message: escape_nul(&message.into()),
             detail: None,
             hint: None,
             aws_code: None,
@@ -82,12 +84,12 @@ impl FdwError {
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
+        self.detail = Some(escape_nul(&detail.into()));
         self
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        self.hint = Some(escape_nul(&hint.into()));
         self
     }
 
@@ -131,6 +133,11 @@ impl fmt::Display for FdwError {
 
 impl std::error::Error for FdwError {}
 
+/// `text` with each NUL shown as the escape `\0`, so that no C string ends early.
+pub fn escape_nul(text: &str) -> String {
+    text.replace('\0', "\\0")
+}
+
 /// Replaces each secret in `text` with `<redacted>`. Empty secrets are ignored.
 pub fn redact(text: &str, secrets: &[String]) -> String {
     secrets
@@ -158,6 +165,17 @@ mod tests {
             Some("token <redacted> and <redacted>")
         );
         assert_eq!(err.hint.as_deref(), Some("<redacted>"));
+    }
+
+    #[test]
+    fn a_nul_shows_as_an_escape_everywhere() {
+        let error = FdwError::new(SqlState::FdwError, "bad \"a\0b\"")
+            .with_detail("from \0 here")
+            .with_hint("\0");
+        assert_eq!(error.message, "bad \"a\\0b\"");
+        assert_eq!(error.detail.as_deref(), Some("from \\0 here"));
+        assert_eq!(error.hint.as_deref(), Some("\\0"));
+        assert_eq!(escape_nul("plain"), "plain");
     }
 
     #[test]

@@ -42,6 +42,27 @@ fn config_keys_and_plain_options_merge_and_never_overlap() {
 }
 
 #[test]
+fn a_nul_in_config_is_shown_escaped_not_cut() {
+    // HCL's \u0000 escape puts a NUL in the value, which a C string would end at.
+    let error = parse_server(&opts(&[("config", "default_region = \"a\\u0000b\"")])).unwrap_err();
+    assert_eq!(
+        error.message,
+        "invalid value \"a\\0b\" for option \"default_region\": not an AWS region name (config line 1)"
+    );
+    let error = parse_server(&opts(&[("config", "profile = \"p\\u0000q\"")])).unwrap_err();
+    assert!(
+        error
+            .message
+            .starts_with("invalid value \"p\\0q\" for option \"profile\""),
+        "{}",
+        error.message
+    );
+    let error = parse_server(&opts(&[("endpoint_url", "http://a\0b")])).unwrap_err();
+    assert!(!error.message.contains('\0'), "{}", error.message);
+    assert!(error.message.contains("http://a\\0b"), "{}", error.message);
+}
+
+#[test]
 fn keys_in_server_options_need_a_superuser_and_warn() {
     let keys = opts(&[
         ("access_key", "AKIASERVER"),
