@@ -148,6 +148,28 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
         })
 }
 
+/// Panics unless message, detail and hint read cleanly: no run of spaces, no indented line
+/// (a string literal broken across lines without a trailing backslash), no space at either
+/// end. Detail lines are separated by a bare newline.
+#[cfg(test)]
+pub(crate) fn assert_tidy(error: &FdwError) {
+    let texts = [
+        Some(&error.message),
+        error.detail.as_ref(),
+        error.hint.as_ref(),
+    ];
+    for text in texts.into_iter().flatten() {
+        assert!(
+            !text.contains("  ")
+                && !text.contains("\n ")
+                && !text.contains('\t')
+                && text.trim() == text
+                && !text.is_empty(),
+            "untidy text in {error:#?}"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -205,7 +205,8 @@ pub fn validate(
                         "only a superuser may put AWS keys in server options",
                     )
                     .with_hint(
-                        "Every user can read a server's options. Put the keys in a user mapping:                          CREATE USER MAPPING FOR CURRENT_USER SERVER <server> OPTIONS (access_key '...', secret_key '...').",
+                        "Every user can read a server's options. Put the keys in a user mapping: \
+                         CREATE USER MAPPING FOR CURRENT_USER SERVER <server> OPTIONS (access_key '...', secret_key '...').",
                     ));
                 }
                 Ok(vec![SERVER_KEYS_WARNING.to_string()])

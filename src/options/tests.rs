@@ -76,6 +76,14 @@ fn keys_in_server_options_need_a_superuser_and_warn() {
     );
     let denied = validate(Catalog::Server, &keys, false).unwrap_err();
     assert_eq!(denied.state, SqlState::InsufficientPrivilege);
+    crate::error::assert_tidy(&denied);
+    let ambient = validate(
+        Catalog::UserMapping,
+        &opts(&[("ambient_credentials", "true")]),
+        false,
+    )
+    .unwrap_err();
+    crate::error::assert_tidy(&ambient);
     assert!(
         validate(Catalog::Server, &opts(&[("region", "us-east-1")]), false)
             .unwrap()
@@ -437,6 +445,10 @@ mod fuzz {
                 if let Err(error) = validate(catalog, &pairs, is_superuser) {
                     prop_assert_eq!(error.state.code().len(), 5);
                     prop_assert!(!error.message.is_empty());
+                    // Hints never echo a value, so they always read cleanly.
+                    if let Some(hint) = &error.hint {
+                        prop_assert!(!hint.contains("  ") && !hint.contains('\n'), "untidy hint: {}", hint);
+                    }
                     for (name, value) in &pairs {
                         if is_secret(name) && value.chars().count() >= 8 {
                             let text = format!("{} {:?} {:?}", error.message, error.detail, error.hint);

@@ -301,6 +301,136 @@ mod tests {
 }
 
 #[cfg(test)]
+mod tidy_tests {
+    use super::*;
+    use crate::error::assert_tidy;
+    use crate::options::{AssumeRole, ServerOptions, StaticKeys};
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn raw(status: u16) -> Response {
+        Response::new(
+            StatusCode::try_from(status).expect("a status"),
+            SdkBody::empty(),
+        )
+    }
+
+    /// Settings for each credential source the messages tell apart.
+    fn all_settings() -> Vec<ConnectionSettings> {
+        let keys = StaticKeys {
+            access_key_id: "AKIAEXAMPLE".into(),
+            secret_access_key: "example-secret".into(),
+            session_token: None,
+        };
+        let role = AssumeRole {
+            role_arn: "arn:aws:iam::123456789012:role/r".into(),
+            session_name: "s".into(),
+            external_id: None,
+            duration: None,
+        };
+        let profile = ServerOptions {
+            profile: Some("prod".into()),
+            ..ServerOptions::default()
+        };
+        let no_metadata = ServerOptions {
+            instance_metadata: false,
+            ..ServerOptions::default()
+        };
+        let server_keys = ServerOptions {
+            keys: Some(keys.clone()),
+            assume_role: Some(role.clone()),
+            ..ServerOptions::default()
+        };
+        vec![
+            ConnectionSettings::new(ServerOptions::default(), None),
+            ConnectionSettings::new(no_metadata, None),
+            ConnectionSettings::new(profile, None),
+            ConnectionSettings::new(server_keys.clone(), None),
+            ConnectionSettings::new(server_keys, Some(keys)),
+        ]
+    }
+
+    const CODES: [&str; 12] = [
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "ExpiredToken",
+        "RequestExpired",
+        "AccessDenied",
+        "Throttling",
+        "ValidationError",
+        "SomethingElse",
+        "ExpiredTokenException",
+        "RequestLimitExceeded",
+    ];
+
+    #[test]
+    fn every_explanation_reads_cleanly() {
+        let endpoint = "http://127.0.0.1:1";
+        for code in CODES {
+            let error = GetCallerIdentityError::generic(
+                ErrorMetadata::builder().code(code).message("why").build(),
+            );
+            assert_tidy(&explain_service_error(&error, endpoint));
+        }
+        for settings in all_settings() {
+            let sdk_errors: Vec<SdkError<GetCallerIdentityError, Response>> = vec![
+                SdkError::timeout_error("slow"),
+                SdkError::dispatch_failure(ConnectorError::io("refused".into())),
+                SdkError::dispatch_failure(ConnectorError::timeout("connect".into())),
+                SdkError::response_error("garbled", raw(200)),
+                SdkError::construction_failure("bad request"),
+                SdkError::service_error(
+                    GetCallerIdentityError::generic(ErrorMetadata::builder().build()),
+                    raw(500),
+                ),
+            ];
+            for error in sdk_errors {
+                assert_tidy(&with_attempts(
+                    explain_sdk_error(error, &settings, endpoint),
+                    2,
+                    9,
+                ));
+            }
+            let credentials_errors = [
+                CredentialsError::not_loaded("nothing here"),
+                CredentialsError::not_loaded_no_source(),
+                CredentialsError::provider_error("boom"),
+                CredentialsError::invalid_configuration("bad"),
+            ];
+            for error in credentials_errors {
+                assert_tidy(&explain_credentials_error(
+                    &error, &settings, "chain", endpoint,
+                ));
+                assert_tidy(&explain_credentials_error(
+                    &error,
+                    &settings,
+                    "failed to load SSO token from ~/.aws/sso/cache",
+                    endpoint,
+                ));
+            }
+            for code in CODES {
+                let assume = AssumeRoleError::generic(
+                    ErrorMetadata::builder().code(code).message("why").build(),
+                );
+                let error = CredentialsError::provider_error(
+                    SdkError::<AssumeRoleError, Response>::service_error(assume, raw(403)),
+                );
+                let explained = explain_credentials_error(&error, &settings, "chain", endpoint);
+                if settings.server.assume_role.is_some() {
+                    assert!(explained.message.starts_with("could not assume role"));
+                }
+                assert_tidy(&explained);
+            }
+            assert_tidy(&timed_out(settings.server.timeout, endpoint));
+        }
+    }
+}
+
+#[cfg(test)]
 mod chain_tests {
     use super::*;
 
