@@ -109,7 +109,7 @@ impl FdwError {
         self
     }
 
-    /// Removes every occurrence of the given secrets from message, detail and hint.
+    /// Removes the given secrets from message, detail and hint, as [`redact`] does.
     pub fn redacted(mut self, secrets: &[String]) -> Self {
         self.message = redact(&self.message, secrets);
         self.detail = self.detail.map(|detail| redact(&detail, secrets));
@@ -138,14 +138,76 @@ pub fn escape_nul(text: &str) -> String {
     text.replace('\0', "\\0")
 }
 
-/// Replaces each secret in `text` with `<redacted>`. Empty secrets are ignored.
+/// What a secret is replaced with.
+const REDACTED: &str = "<redacted>";
+
+/// Secrets at least this long are removed wherever they appear, even inside a longer word:
+/// AWS secret keys are 40 characters and session tokens hundreds, and no ordinary word of
+/// a message is that long. Shorter ones (test keys, mistakes) only as whole tokens.
+const ALWAYS_REDACTED_LEN: usize = 16;
+
+/// Replaces each secret in `text` with `<redacted>`. Empty secrets are ignored. A long
+/// secret goes wherever it appears, percent-encoded too (as in a URL's query); a short one
+/// only where it stands as a whole token, so that a secret such as `e` does not turn
+/// "could not reach" into "could not r<redacted>ach".
 pub fn redact(text: &str, secrets: &[String]) -> String {
-    secrets
-        .iter()
-        .filter(|secret| !secret.is_empty())
-        .fold(text.to_string(), |text, secret| {
-            text.replace(secret.as_str(), "<redacted>")
+    let mut secrets: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
+    // Longest first: a secret inside another must not leave the other half-replaced.
+    secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+    secrets.into_iter().fold(text.to_string(), |text, secret| {
+        if secret.len() >= ALWAYS_REDACTED_LEN {
+            let encoded = percent_encode(secret);
+            text.replace(secret.as_str(), REDACTED)
+                .replace(encoded.as_str(), REDACTED)
+        } else {
+            redact_tokens(&text, secret)
+        }
+    })
+}
+
+/// Whether `c` may be part of an AWS key, secret or session token (base64's alphabet).
+fn is_key_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')
+}
+
+/// `secret` replaced where it stands as a whole token: neither neighbour is a key
+/// character. A `=` before it counts as a separator (`secret_key=...`): base64 pads with
+/// `=` only at the end, so no token continues past one.
+fn redact_tokens(text: &str, secret: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(found) = text[from..].find(secret) {
+        let start = from + found;
+        let end = start + secret.len();
+        let before = text[..start].chars().next_back();
+        let after = text[end..].chars().next();
+        let whole = before.is_none_or(|c| c == '=' || !is_key_char(c))
+            && after.is_none_or(|c| !is_key_char(c));
+        if whole {
+            out.push_str(&text[copied..start]);
+            out.push_str(REDACTED);
+            copied = end;
+            from = end;
+        } else {
+            // Resume one character on: the secret may start again inside this match.
+            from = start + secret.chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// `text` as a URL's query would carry it: every byte but A-Z a-z 0-9 - _ . ~ as %XX.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
         })
+        .collect()
 }
 
 /// Panics unless message, detail and hint read cleanly: no run of spaces, no indented line
@@ -198,6 +260,60 @@ mod tests {
         assert_eq!(error.detail.as_deref(), Some("from \\0 here"));
         assert_eq!(error.hint.as_deref(), Some("\\0"));
         assert_eq!(escape_nul("plain"), "plain");
+    }
+
+    #[test]
+    fn a_short_secret_is_redacted_only_as_a_whole_token() {
+        let secrets = ["e".to_string(), "ea".to_string()];
+        let words = "could not reach the endpoint: connection refused";
+        assert_eq!(redact(words, &secrets), words);
+        assert_eq!(
+            redact("key e, then \"ea\" and (e) ea", &secrets),
+            "key <redacted>, then \"<redacted>\" and (<redacted>) <redacted>"
+        );
+        // After `=` (base64 pads only at the end, so `=` ends the token before).
+        assert_eq!(
+            redact("secret_key=ea&x=1", &secrets),
+            "secret_key=<redacted>&x=1"
+        );
+        // Inside a longer run of key characters it is some other value.
+        assert_eq!(
+            redact("eab 1ea +ea ea/ ea= /e", &secrets),
+            "eab 1ea +ea ea/ ea= /e"
+        );
+    }
+
+    #[test]
+    fn a_long_secret_is_removed_wherever_it_appears() {
+        let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".to_string();
+        let token = "IQoJb3JpZ2luX2VjEHgaCXVzLWVhc3QtMSJHMEUCIQ+abc/def==".to_string();
+        let secrets = [secret.clone(), token.clone()];
+        for text in [
+            format!("https://sts.example.com/?X-Amz-Security-Token={token}&a=b"),
+            format!("https://sts.example.com/{secret}/x"),
+            format!("key \"{secret}\"."),
+            format!("secret_key={secret}"),
+            format!("glued{secret}glued"),
+            format!("token {token}"),
+            // Percent-encoded, as in a query string.
+            "X-Amz-Security-Token=IQoJb3JpZ2luX2VjEHgaCXVzLWVhc3QtMSJHMEUCIQ%2Babc%2Fdef%3D%3D&a=b"
+                .to_string(),
+            "s=wJalrXUtnFEMI%2FK7MDENG%2FbPxRfiCYEXAMPLEKEY".to_string(),
+        ] {
+            let redacted = redact(&text, &secrets);
+            assert!(redacted.contains("<redacted>"), "{text} -> {redacted}");
+            assert!(!redacted.contains("EXAMPLEKEY"), "{redacted}");
+            assert!(!redacted.contains("IQoJb3JpZ2lu"), "{redacted}");
+        }
+        // A secret inside another is not left half-replaced.
+        let nested = [
+            "abcdefghijklmnopq".to_string(),
+            "abcdefghijklmnopqrstuvwxyz".to_string(),
+        ];
+        assert_eq!(
+            redact("x abcdefghijklmnopqrstuvwxyz y", &nested),
+            "x <redacted> y"
+        );
     }
 
     #[test]
