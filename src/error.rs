@@ -67,7 +67,15 @@ pub enum Remedy {
     CheckKeys,
     /// The SSO session of this profile is missing or expired: sign in again.
     SsoLogin(String),
+    /// The named profile is in neither shared file: define it, or name another.
+    DefineProfile(String),
+    /// The environment has half a key pair: set this variable too (or unset the other).
+    CompleteEnvironmentKeys(String),
 }
+
+/// Stands for the server's name in a hint written before the name is known;
+/// [`FdwError::for_server`] puts the quoted name in its place.
+pub const SERVER_PLACEHOLDER: &str = "<server>";
 
 // Every text enters through `new` and the `with_*` builders, which escape NULs: a message
 // ends up in a C string (ereport, sqlite3_result_error), where a NUL would cut it short.
@@ -103,9 +111,14 @@ impl FdwError {
         self
     }
 
-    /// Prefixes the message with the server it concerns, as every scan-time error must name it.
+    /// Prefixes the message with the server it concerns, as every scan-time error must name
+    /// it, and puts the server's name, quoted as an identifier, in the hint's
+    /// [`SERVER_PLACEHOLDER`]s, so that its SQL can be run as it stands.
     pub fn for_server(mut self, server: &str) -> Self {
         self.message = format!("aws_sts server \"{server}\": {}", self.message);
+        self.hint = self
+            .hint
+            .map(|hint| hint.replace(SERVER_PLACEHOLDER, &crate::row::quote_ident(server)));
         self
     }
 
@@ -314,6 +327,29 @@ mod tests {
             redact("x abcdefghijklmnopqrstuvwxyz y", &nested),
             "x <redacted> y"
         );
+    }
+
+    #[test]
+    fn naming_the_server_fills_the_hints_placeholder() {
+        let error = FdwError::new(SqlState::FdwError, "no keys")
+            .with_hint("CREATE USER MAPPING FOR CURRENT_USER SERVER <server> OPTIONS (...); or ALTER SERVER <server>.");
+        let plain = error.clone().for_server("aws");
+        assert_eq!(
+            plain.hint.as_deref(),
+            Some("CREATE USER MAPPING FOR CURRENT_USER SERVER aws OPTIONS (...); or ALTER SERVER aws.")
+        );
+        let quoted = error.for_server("My \"Prod\"");
+        assert_eq!(quoted.message, "aws_sts server \"My \"Prod\"\": no keys");
+        assert!(
+            quoted
+                .hint
+                .as_deref()
+                .unwrap()
+                .contains("SERVER \"My \"\"Prod\"\"\" OPTIONS"),
+            "{quoted:?}"
+        );
+        let no_hint = FdwError::new(SqlState::FdwError, "x").for_server("aws");
+        assert_eq!(no_hint.hint, None);
     }
 
     #[test]

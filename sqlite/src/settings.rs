@@ -194,6 +194,15 @@ fn sqlite_hint(remedy: &Remedy) -> String {
              AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in the environment."
             .to_string(),
         Remedy::SsoLogin(profile) => format!("Sign in again: aws sso login --profile {profile}."),
+        Remedy::DefineProfile(profile) => format!(
+            "Define profile {profile} in the shared config file ([profile {profile}]) or the \
+             shared credentials file ([{profile}]) of the user running this process, or name a \
+             defined profile with aws_sts_configure('profile = \"...\"')."
+        ),
+        Remedy::CompleteEnvironmentKeys(variable) => format!(
+            "Set {variable} in this process's environment too, or give both keys with \
+             aws_sts_configure and a config holding access_key and secret_key."
+        ),
     }
 }
 

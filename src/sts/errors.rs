@@ -8,9 +8,14 @@ use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
 
+use super::ambient::Ambient;
 use super::credentials::INSTANCE_METADATA_BUDGET;
 use super::{human_duration, ConnectionSettings};
 use crate::error::{FdwError, Remedy, SqlState};
+
+/// The Postgres way to give keys, for hints; `<server>` becomes the server's name.
+const CREATE_MAPPING: &str = "CREATE USER MAPPING FOR CURRENT_USER SERVER <server> \
+                              OPTIONS (access_key '...', secret_key '...')";
 
 /// Says how many attempts a failed call made, when it made more than one.
 pub(super) fn with_attempts(mut error: FdwError, attempts: u32, max_attempts: u32) -> FdwError {
@@ -64,14 +69,26 @@ fn find_in_chain<'a, T: StdError + 'static>(error: &'a (dyn StdError + 'static))
     None
 }
 
+/// The SDK's error for a GetCallerIdentity call.
+pub(super) type CallError =
+    SdkError<GetCallerIdentityError, aws_smithy_runtime_api::http::Response>;
+
+/// Whether credentials failed to load (so that [`Ambient`] is worth looking at).
+pub(super) fn concerns_credentials(error: &CallError) -> bool {
+    find_in_chain::<CredentialsError>(error).is_some()
+}
+
+/// Explains a failed call. `ambient` is what the process's AWS setup lacks, looked at when
+/// credentials failed to load ([`concerns_credentials`]), else empty.
 pub(super) fn explain_sdk_error(
-    error: SdkError<GetCallerIdentityError, aws_smithy_runtime_api::http::Response>,
+    error: CallError,
     settings: &ConnectionSettings,
     endpoint: &str,
+    ambient: &Ambient,
 ) -> FdwError {
     let chain = describe_chain(&error);
     let explained = if let Some(credentials_error) = find_in_chain::<CredentialsError>(&error) {
-        explain_credentials_error(credentials_error, settings, &chain, endpoint)
+        explain_credentials_error(credentials_error, settings, &chain, endpoint, ambient)
     } else {
         match &error {
             // An answer the SDK could not read as GetCallerIdentity nor as an AWS error.
@@ -118,6 +135,7 @@ fn explain_credentials_error(
     settings: &ConnectionSettings,
     chain: &str,
     endpoint: &str,
+    ambient: &Ambient,
 ) -> FdwError {
     let tried = credential_source_hint(settings);
     if let (Some(role), Some(assume_error)) = (
@@ -167,22 +185,75 @@ fn explain_credentials_error(
         .with_remedy(Remedy::SsoLogin(profile.to_string()));
     }
     match error {
-        CredentialsError::CredentialsNotLoaded(_) => FdwError::new(
-            SqlState::UnableToEstablishConnection,
-            "no AWS credentials found",
-        )
-        .with_detail(format!("Tried: {tried}. {chain}"))
-        .with_hint(
-            "Create a user mapping with keys: CREATE USER MAPPING FOR CURRENT_USER SERVER <server> \
-             OPTIONS (access_key '...', secret_key '...'); or give the database server's OS user \
-             AWS credentials (environment, ~/.aws/credentials, the profile option).",
-        )
-        .with_remedy(Remedy::ProvideKeys),
+        CredentialsError::CredentialsNotLoaded(_) => {
+            explain_not_loaded(ambient, &format!("Tried: {tried}. {chain}"))
+        }
         _ => FdwError::new(SqlState::UnableToEstablishConnection, "could not load AWS credentials")
             .with_detail(format!("Tried: {tried}. {chain}"))
             .with_hint("Check the database server's AWS configuration (the profile's settings), or put keys in a user mapping.")
             .with_remedy(Remedy::ProvideKeys),
     }
+}
+
+/// No source had credentials: what is missing, when the process's setup shows it, else
+/// the sources tried.
+fn explain_not_loaded(ambient: &Ambient, tried: &str) -> FdwError {
+    let no_credentials =
+        |message: String| FdwError::new(SqlState::UnableToEstablishConnection, message);
+    if let Some(profile) = &ambient.profile {
+        let name = &profile.name;
+        let (config, credentials) = (&profile.config_file, &profile.credentials_file);
+        if !profile.defined {
+            let (named_by, fix) = if profile.from_environment {
+                (
+                    " (AWS_PROFILE)",
+                    "correct AWS_PROFILE in the database server's environment",
+                )
+            } else {
+                ("", "name a defined profile in the server's options")
+            };
+            return no_credentials(format!(
+                "no AWS credentials found: profile \"{name}\" is not defined"
+            ))
+            .with_detail(format!(
+                "Profile \"{name}\"{named_by} is in neither the shared config file ({config}) \
+                 nor the shared credentials file ({credentials}). {tried}"
+            ))
+            .with_hint(format!(
+                "Define it in the database server's {config} ([profile {name}]) or {credentials} \
+                 ([{name}]), {fix}, or put keys in a user mapping: {CREATE_MAPPING}."
+            ))
+            .with_remedy(Remedy::DefineProfile(name.clone()));
+        }
+        if !profile.from_environment {
+            return no_credentials("no AWS credentials found".into())
+                .with_detail(format!(
+                    "Profile \"{name}\" is defined but gives no credentials. {tried}"
+                ))
+                .with_hint(format!(
+                    "Give the profile credentials in the database server's {config} or \
+                     {credentials} (keys, role_arn with source_profile, credential_process or \
+                     SSO), or put keys in a user mapping: {CREATE_MAPPING}."
+                ))
+                .with_remedy(Remedy::ProvideKeys);
+        }
+    }
+    if let Some((set, unset)) = ambient.half_key_pair {
+        return no_credentials("no AWS credentials found".into())
+            .with_detail(format!("The environment has {set} but no {unset}. {tried}"))
+            .with_hint(format!(
+                "Set {unset} in the database server's environment too (or unset {set}), or put \
+                 keys in a user mapping: {CREATE_MAPPING}."
+            ))
+            .with_remedy(Remedy::CompleteEnvironmentKeys(unset.to_string()));
+    }
+    no_credentials("no AWS credentials found".into())
+        .with_detail(tried)
+        .with_hint(format!(
+            "Create a user mapping with keys: {CREATE_MAPPING}; or give the database server's OS \
+             user AWS credentials (environment, ~/.aws/credentials, the profile option)."
+        ))
+        .with_remedy(Remedy::ProvideKeys)
 }
 
 fn explain_service_error(error: &GetCallerIdentityError, endpoint: &str) -> FdwError {
@@ -302,6 +373,7 @@ mod tests {
 
 #[cfg(test)]
 mod tidy_tests {
+    use super::super::ambient::ProfileLookup;
     use super::*;
     use crate::error::assert_tidy;
     use crate::options::{AssumeRole, ServerOptions, StaticKeys};
@@ -352,6 +424,90 @@ mod tidy_tests {
         ]
     }
 
+    /// What the process's setup may lack, each way the messages tell apart.
+    fn ambients() -> Vec<Ambient> {
+        let lookup = |defined, from_environment| {
+            Some(ProfileLookup {
+                name: "prod".into(),
+                from_environment,
+                defined,
+                config_file: "~/.aws/config".into(),
+                credentials_file: "~/.aws/credentials".into(),
+            })
+        };
+        vec![
+            Ambient::default(),
+            Ambient {
+                profile: lookup(false, false),
+                half_key_pair: None,
+            },
+            Ambient {
+                profile: lookup(false, true),
+                half_key_pair: Some(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")),
+            },
+            Ambient {
+                profile: lookup(true, false),
+                half_key_pair: None,
+            },
+            Ambient {
+                profile: lookup(true, true),
+                half_key_pair: Some(("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID")),
+            },
+        ]
+    }
+
+    #[test]
+    fn missing_credentials_say_what_is_missing() {
+        let tried = "Tried: profile \"prod\" in the shared config and credentials files.";
+        let [none, missing, missing_from_environment, bare, half] =
+            ambients().try_into().expect("five ambients");
+        let plain = explain_not_loaded(&none, tried);
+        assert_eq!(plain.message, "no AWS credentials found");
+        assert_eq!(plain.detail.as_deref(), Some(tried));
+        assert_eq!(plain.remedy.as_deref(), Some(&Remedy::ProvideKeys));
+
+        let missing = explain_not_loaded(&missing, tried);
+        assert_eq!(
+            missing.message,
+            "no AWS credentials found: profile \"prod\" is not defined"
+        );
+        assert!(missing.detail.unwrap().starts_with(
+            "Profile \"prod\" is in neither the shared config file (~/.aws/config) nor the shared \
+             credentials file (~/.aws/credentials). Tried:"
+        ));
+        assert!(missing.hint.unwrap().contains("SERVER <server> OPTIONS"));
+        assert_eq!(
+            missing.remedy.as_deref(),
+            Some(&Remedy::DefineProfile("prod".into()))
+        );
+        // AWS_PROFILE is named first; the half key pair would be the next thing to fix.
+        let from_environment = explain_not_loaded(&missing_from_environment, tried);
+        assert!(from_environment
+            .detail
+            .unwrap()
+            .contains("\"prod\" (AWS_PROFILE)"));
+        assert!(from_environment
+            .hint
+            .unwrap()
+            .contains("correct AWS_PROFILE"));
+
+        let bare = explain_not_loaded(&bare, tried);
+        assert!(bare
+            .detail
+            .unwrap()
+            .starts_with("Profile \"prod\" is defined but gives no credentials."));
+        // A defined AWS_PROFILE says nothing more; the half key pair does.
+        let half = explain_not_loaded(&half, tried);
+        assert!(half
+            .detail
+            .unwrap()
+            .starts_with("The environment has AWS_SECRET_ACCESS_KEY but no AWS_ACCESS_KEY_ID."));
+        assert_eq!(
+            half.remedy.as_deref(),
+            Some(&Remedy::CompleteEnvironmentKeys("AWS_ACCESS_KEY_ID".into()))
+        );
+    }
+
     const CODES: [&str; 12] = [
         "InvalidClientTokenId",
         "UnrecognizedClientException",
@@ -390,7 +546,7 @@ mod tidy_tests {
             ];
             for error in sdk_errors {
                 assert_tidy(&with_attempts(
-                    explain_sdk_error(error, &settings, endpoint),
+                    explain_sdk_error(error, &settings, endpoint, &Ambient::default()),
                     2,
                     9,
                 ));
@@ -402,14 +558,17 @@ mod tidy_tests {
                 CredentialsError::invalid_configuration("bad"),
             ];
             for error in credentials_errors {
-                assert_tidy(&explain_credentials_error(
-                    &error, &settings, "chain", endpoint,
-                ));
+                for ambient in ambients() {
+                    assert_tidy(&explain_credentials_error(
+                        &error, &settings, "chain", endpoint, &ambient,
+                    ));
+                }
                 assert_tidy(&explain_credentials_error(
                     &error,
                     &settings,
                     "failed to load SSO token from ~/.aws/sso/cache",
                     endpoint,
+                    &Ambient::default(),
                 ));
             }
             for code in CODES {
@@ -419,7 +578,13 @@ mod tidy_tests {
                 let error = CredentialsError::provider_error(
                     SdkError::<AssumeRoleError, Response>::service_error(assume, raw(403)),
                 );
-                let explained = explain_credentials_error(&error, &settings, "chain", endpoint);
+                let explained = explain_credentials_error(
+                    &error,
+                    &settings,
+                    "chain",
+                    endpoint,
+                    &Ambient::default(),
+                );
                 if settings.server.assume_role.is_some() {
                     assert!(explained.message.starts_with("could not assume role"));
                 }
