@@ -54,6 +54,12 @@ pub struct FdwError {
     /// (`hint` says it the Postgres way: user mappings). Boxed: errors travel in `Result`s
     /// and stay small.
     pub remedy: Option<Box<Remedy>>,
+    /// The detail quotes the database server's own environment: a `credential_process`'s
+    /// output (one short line of it at most). Only a user trusted with the server's
+    /// credentials (a superuser) should see such a detail, nor should it reach a log that
+    /// others read: a front end drops or replaces it for anyone else. Set with
+    /// [`FdwError::with_privileged_detail`].
+    pub detail_is_privileged: bool,
 }
 
 /// What the user should do about an error's credentials.
@@ -88,11 +94,20 @@ impl FdwError {
             hint: None,
             aws_code: None,
             remedy: None,
+            detail_is_privileged: false,
         }
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(escape_nul(&detail.into()));
+        self
+    }
+
+    /// A detail that quotes the database server's own environment (see
+    /// [`FdwError::detail_is_privileged`]).
+    pub fn with_privileged_detail(mut self, detail: impl Into<String>) -> Self {
+        self = self.with_detail(detail);
+        self.detail_is_privileged = true;
         self
     }
 

@@ -212,3 +212,48 @@ fn no_credentials_at_all_keeps_the_plain_message() {
     );
     assert_eq!(error.remedy.as_deref(), Some(&Remedy::ProvideKeys));
 }
+
+#[test]
+fn a_failing_credential_process_shows_one_short_line_of_its_output_marked_privileged() {
+    let _files = SharedFiles::new(
+        Some(
+            "[profile proc]\n\
+             credential_process = sh -c 'echo SECRET-LINE-1 >&2; echo line2 >&2; exit 1'\n\
+             [profile long]\n\
+             credential_process = sh -c 'printf \"%0300d\\n\" 7 >&2; exit 3'\n\
+             [profile garbled]\n\
+             credential_process = echo not-json-SECRET-STDOUT\n",
+        ),
+        None,
+    );
+    let error = call_fails(&[("profile", "proc")]);
+    assert_eq!(error.message, "could not load AWS credentials");
+    assert!(error.detail_is_privileged, "{error:#?}");
+    let shown = detail(&error);
+    assert!(shown.contains("SECRET-LINE-1"), "{shown}");
+    assert!(!shown.contains("line2"), "{shown}");
+    // Only the detail carries the process's output.
+    assert!(!error.message.contains("SECRET") && !hint(&error).contains("SECRET"));
+
+    // A long line is cut to 200 characters.
+    let error = call_fails(&[("profile", "long")]);
+    assert!(error.detail_is_privileged);
+    let zeros = detail(&error)
+        .split(|c: char| c != '0')
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    assert!((100..=200).contains(&zeros), "{error:#?}");
+
+    // Whatever the process printed, its error is privileged.
+    let error = call_fails(&[("profile", "garbled")]);
+    assert_eq!(error.message, "could not load AWS credentials");
+    assert!(error.detail_is_privileged, "{error:#?}");
+}
+
+#[test]
+fn other_credential_errors_are_not_privileged() {
+    let _files = SharedFiles::new(None, None);
+    let error = call_fails(&[("profile", "nope")]);
+    assert!(!error.detail_is_privileged);
+}

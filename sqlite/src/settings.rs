@@ -159,7 +159,9 @@ fn caller_identity(
 fn no_thread_setup() {}
 
 /// An FdwError as one SQLite error message: the message, then the detail and hint on their
-/// own lines, as psql shows them. The core has already removed every secret.
+/// own lines, as psql shows them. The core has already removed every secret. A privileged
+/// detail (a credential_process's output) is shown: here the process runs as the very user
+/// who reads the error.
 pub fn error_text(error: &FdwError) -> String {
     let mut text = error.message.clone();
     if let Some(detail) = &error.detail {

@@ -39,13 +39,39 @@ pub(super) fn timed_out(timeout: Duration, endpoint: &str) -> FdwError {
     .with_hint("Check that the endpoint is reachable from the database server, or raise the server's timeout option.")
 }
 
+/// What aws-config's errors about a `credential_process` all say; they may quote the
+/// process's output, which only trusted users may see.
+const PROCESS_MARK: &str = "external process";
+
+/// How much of a credential_process's error output a message keeps: its first line, cut.
+const PROCESS_OUTPUT_CHARS: usize = 200;
+
+/// An error's text with a failed credential_process's error output cut to its first line
+/// (aws-config quotes all of it after "Stderr:"), at most [`PROCESS_OUTPUT_CHARS`] long.
+fn shorten_process_output(text: &str) -> String {
+    let Some((before, output)) = text
+        .split_once("Stderr:")
+        .filter(|_| text.contains(PROCESS_MARK))
+    else {
+        return text.to_string();
+    };
+    let before = before.trim_end();
+    match output.lines().map(str::trim).find(|line| !line.is_empty()) {
+        Some(line) if line.chars().count() > PROCESS_OUTPUT_CHARS => {
+            let cut: String = line.chars().take(PROCESS_OUTPUT_CHARS).collect();
+            format!("{before} Its error output began: {cut}...")
+        }
+        Some(line) => format!("{before} Its error output began: {line}"),
+        None => format!("{before} It wrote no error output."),
+    }
+}
+
 /// An error and its sources as one line of their messages, each said once.
 fn describe_chain(error: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut current = Some(error);
     while let Some(error) = current {
-        let text = error
-            .to_string()
+        let text = shorten_process_output(&error.to_string())
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ");
@@ -124,7 +150,20 @@ pub(super) fn explain_sdk_error(
             _ => FdwError::new(SqlState::FdwError, "GetCallerIdentity failed").with_detail(chain),
         }
     };
-    explained.redacted(&settings.secrets())
+    privileged_if_process_output(explained).redacted(&settings.secrets())
+}
+
+/// Marks the detail privileged when it quotes a credential_process (see
+/// [`FdwError::detail_is_privileged`]).
+fn privileged_if_process_output(mut error: FdwError) -> FdwError {
+    if error
+        .detail
+        .as_deref()
+        .is_some_and(|detail| detail.contains(PROCESS_MARK))
+    {
+        error.detail_is_privileged = true;
+    }
+    error
 }
 
 /// Why credentials could not be had: no source had any, AssumeRole failed (with its AWS
@@ -612,6 +651,49 @@ mod chain_tests {
                 .as_deref()
                 .map(|layer| layer as &(dyn StdError + 'static))
         }
+    }
+
+    #[test]
+    fn a_credential_process_keeps_one_short_line_of_its_output() {
+        let failed =
+            "Error retrieving credentials: external process exited with code exit status: 1. \
+                      Stderr: SECRET-LINE-1\nline2\n";
+        let error = Layer(
+            "an error occurred while loading credentials",
+            Some(Box::new(Layer(failed, None))),
+        );
+        assert_eq!(
+            describe_chain(&error),
+            "an error occurred while loading credentials: Error retrieving credentials: external \
+             process exited with code exit status: 1. Its error output began: SECRET-LINE-1"
+        );
+        let long = format!(
+            "external process exited with code 3. Stderr: \n\n  {}\n",
+            "x".repeat(500)
+        );
+        let shortened = shorten_process_output(&long);
+        assert!(
+            shortened.ends_with(&format!("began: {}...", "x".repeat(200))),
+            "{shortened}"
+        );
+        assert_eq!(
+            shorten_process_output("external process exited with code 2. Stderr: "),
+            "external process exited with code 2. It wrote no error output."
+        );
+        // Other errors keep their text, even one that says Stderr.
+        assert_eq!(
+            shorten_process_output("tool said Stderr: x"),
+            "tool said Stderr: x"
+        );
+
+        let marked = privileged_if_process_output(
+            FdwError::new(SqlState::FdwError, "x").with_detail(describe_chain(&error)),
+        );
+        assert!(marked.detail_is_privileged);
+        let plain = privileged_if_process_output(
+            FdwError::new(SqlState::FdwError, "x").with_detail("connection refused"),
+        );
+        assert!(!plain.detail_is_privileged);
     }
 
     #[test]
