@@ -50,9 +50,9 @@ pub struct FdwError {
     /// The AWS error code behind the error (AccessDenied, ExpiredToken, ...), for
     /// `ignore_error_codes`.
     pub aws_code: Option<String>,
-    /// What to do about the credentials, for a front end that words the hint its own way
-    /// (`hint` says it the Postgres way: user mappings). Boxed: errors travel in `Result`s
-    /// and stay small.
+    /// What to do, for a front end that words the hint its own way (`hint` says it the
+    /// Postgres way: server options, user mappings, the database server). Set on every error
+    /// whose hint speaks of those. Boxed: errors travel in `Result`s and stay small.
     pub remedy: Option<Box<Remedy>>,
     /// The detail quotes the database server's own environment: a `credential_process`'s
     /// output (one short line of it at most). Only a user trusted with the server's
@@ -62,7 +62,7 @@ pub struct FdwError {
     pub detail_is_privileged: bool,
 }
 
-/// What the user should do about an error's credentials.
+/// What the user should do about an error, for front ends to word their own way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Remedy {
     /// No credentials were found: give some.
@@ -77,6 +77,17 @@ pub enum Remedy {
     DefineProfile(String),
     /// The environment has half a key pair: set this variable too (or unset the other).
     CompleteEnvironmentKeys(String),
+    /// A credential source other than keys failed (a profile's settings, a
+    /// credential_process): check the process's AWS configuration, or give keys.
+    CheckAwsConfiguration,
+    /// The endpoint could not be reached: check endpoint_url, region and the network.
+    ReachEndpoint,
+    /// The call did not finish within `timeout`: check the endpoint, or raise it.
+    RaiseTimeout,
+    /// `profile` is not a valid profile name: name one from the shared files.
+    NameProfile,
+    /// `endpoint_url` carries credentials: give keys as keys, never in the URL.
+    KeysOutOfUrl,
 }
 
 /// Stands for the server's name in a hint written before the name is known;
@@ -256,6 +267,27 @@ pub(crate) fn assert_tidy(error: &FdwError) {
                 && text.trim() == text
                 && !text.is_empty(),
             "untidy text in {error:#?}"
+        );
+    }
+}
+
+/// Panics if the hint speaks the Postgres way (servers, user mappings, the database
+/// server) without a [`Remedy`] that lets other front ends word it their own way.
+#[cfg(test)]
+pub(crate) fn assert_remedied(error: &FdwError) {
+    const POSTGRES_WORDS: [&str; 6] = [
+        "server option",
+        "user mapping",
+        "database server",
+        "ALTER SERVER",
+        "the server's",
+        "<server>",
+    ];
+    let hint = error.hint.as_deref().unwrap_or_default();
+    if POSTGRES_WORDS.iter().any(|word| hint.contains(word)) {
+        assert!(
+            error.remedy.is_some(),
+            "a Postgres-only hint without a remedy: {error:#?}"
         );
     }
 }

@@ -19,6 +19,7 @@ use crate::error::{FdwError, SqlState};
 use table::{check_known, is_secret};
 
 pub use parse::{parse_column, parse_server, parse_server_kind, parse_user_mapping};
+pub use table::{connection_option_names, AGGREGATOR_OPTIONS};
 pub use values::parse_duration;
 
 /// The catalog an option list belongs to (the validator's second argument).

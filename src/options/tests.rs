@@ -58,6 +58,7 @@ fn a_nul_in_config_is_shown_escaped_not_cut() {
         error.message
     );
     let error = parse_server(&opts(&[("endpoint_url", "http://a\0b")])).unwrap_err();
+    crate::error::assert_remedied(&error);
     assert!(!error.message.contains('\0'), "{}", error.message);
     assert!(error.message.contains("http://a\\0b"), "{}", error.message);
 }
@@ -456,6 +457,21 @@ mod fuzz {
                         }
                     }
                 }
+            }
+        }
+
+        /// What other front ends parse (connection options, no catalogs): any hint in
+        /// Postgres's words comes with a remedy they can word their own way.
+        #[test]
+        fn connection_option_errors_carry_a_remedy_for_postgres_words(
+            pairs in proptest::collection::vec((option_name(), "\\PC{0,40}"), 0..6),
+        ) {
+            let connection: Vec<(String, String)> = pairs
+                .into_iter()
+                .filter(|(name, _)| connection_option_names().contains(&name.as_str()))
+                .collect();
+            if let Err(error) = parse_server(&connection) {
+                crate::error::assert_remedied(&error);
             }
         }
 

@@ -37,6 +37,7 @@ pub(super) fn timed_out(timeout: Duration, endpoint: &str) -> FdwError {
         format!("GetCallerIdentity at {endpoint} did not finish within the timeout of {}", human_duration(timeout)),
     )
     .with_hint("Check that the endpoint is reachable from the database server, or raise the server's timeout option.")
+    .with_remedy(Remedy::RaiseTimeout)
 }
 
 /// What aws-config's errors about a `credential_process` all say; they may quote the
@@ -134,13 +135,15 @@ pub(super) fn explain_sdk_error(
                 ),
             )
             .with_detail(chain)
-            .with_hint("Check the server's endpoint_url and region, and the database server's network."),
+            .with_hint("Check the server's endpoint_url and region, and the database server's network.")
+            .with_remedy(Remedy::ReachEndpoint),
             SdkError::DispatchFailure(_) => FdwError::new(
                 SqlState::UnableToEstablishConnection,
                 format!("could not reach the STS endpoint {endpoint}"),
             )
             .with_detail(chain)
-            .with_hint("Check the server's endpoint_url and region, and that the endpoint is reachable from the database server."),
+            .with_hint("Check the server's endpoint_url and region, and that the endpoint is reachable from the database server.")
+            .with_remedy(Remedy::ReachEndpoint),
             SdkError::ResponseError(_) => FdwError::new(
                 SqlState::UnableToCreateReply,
                 format!("could not understand the answer from {endpoint}"),
@@ -230,7 +233,7 @@ fn explain_credentials_error(
         _ => FdwError::new(SqlState::UnableToEstablishConnection, "could not load AWS credentials")
             .with_detail(format!("Tried: {tried}. {chain}"))
             .with_hint("Check the database server's AWS configuration (the profile's settings), or put keys in a user mapping.")
-            .with_remedy(Remedy::ProvideKeys),
+            .with_remedy(Remedy::CheckAwsConfiguration),
     }
 }
 
@@ -414,7 +417,13 @@ mod tests {
 mod tidy_tests {
     use super::super::ambient::ProfileLookup;
     use super::*;
-    use crate::error::assert_tidy;
+    use crate::error::{assert_remedied, assert_tidy as tidy};
+
+    /// Reads cleanly, and any Postgres-only hint comes with a remedy.
+    fn assert_tidy(error: &FdwError) {
+        tidy(error);
+        assert_remedied(error);
+    }
     use crate::options::{AssumeRole, ServerOptions, StaticKeys};
     use aws_smithy_runtime_api::client::result::ConnectorError;
     use aws_smithy_runtime_api::http::{Response, StatusCode};
