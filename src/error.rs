@@ -320,6 +320,10 @@ mod tests {
         assert_eq!(error.detail.as_deref(), Some("from \\0 here"));
         assert_eq!(error.hint.as_deref(), Some("\\0"));
         assert_eq!(escape_nul("plain"), "plain");
+        let privileged = FdwError::new(SqlState::FdwError, "x").with_privileged_detail("out\0put");
+        assert!(privileged.detail_is_privileged);
+        assert_eq!(privileged.detail.as_deref(), Some("out\\0put"));
+        assert!(!error.detail_is_privileged);
     }
 
     #[test]
