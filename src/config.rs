@@ -187,6 +187,26 @@ pub fn parse(text: &str) -> Result<Vec<ConfigEntry>, FdwError> {
     Ok(entries)
 }
 
+/// The keys a config sets, each with its line, their values unchecked; none when the text
+/// is not a config [`parse`] could read (it says why). For a front end that refuses some
+/// keys in its own words (SQLite and Steampipe's aggregator keys) before parsing.
+pub fn keys(text: &str) -> Vec<(String, usize)> {
+    let Ok(body) = hcl_edit::parser::parse_body(text) else {
+        return Vec::new();
+    };
+    let Ok(body) = connection_body(&body, text) else {
+        return Vec::new();
+    };
+    body.attributes()
+        .map(|attribute| {
+            (
+                attribute.key.as_str().to_string(),
+                line_of(text, attribute.span()),
+            )
+        })
+        .collect()
+}
+
 /// The attributes to read: the text itself, or the body of its only `connection` block.
 fn connection_body<'a>(body: &'a Body, text: &str) -> Result<&'a Body, FdwError> {
     let blocks: Vec<_> = body.blocks().collect();
@@ -429,6 +449,20 @@ mod tests {
         assert!(!format!("{token:?}").contains("tok-secret"));
         let wrong = error("secret_key = 12");
         assert!(!wrong.message.contains("12"));
+    }
+
+    #[test]
+    fn keys_are_listed_with_their_lines_values_unchecked() {
+        let keys = |text| super::keys(text);
+        assert_eq!(
+            keys("connection \"all\" {\n  type = \"aggregator\"\n  connections = [\"aws_*\"]\n}\n"),
+            vec![("type".to_string(), 2), ("connections".to_string(), 3)]
+        );
+        assert_eq!(
+            keys("profile = 12\nbogus = \"x\""),
+            vec![("profile".to_string(), 1), ("bogus".to_string(), 2)]
+        );
+        assert!(keys("regions = [").is_empty());
     }
 
     proptest::proptest! {

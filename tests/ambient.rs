@@ -287,3 +287,38 @@ fn explain_and_pruning_read_nothing_the_user_may_not_use() {
     assert!(plan.contains("+1 this user may not use"), "{plan}");
     admin.batch_execute("RESET ROLE").unwrap();
 }
+
+#[test]
+fn a_credential_process_output_is_for_superusers_only() {
+    let _files = FILES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _shared = SharedFiles::write(
+        "",
+        "[profile it_process]\ncredential_process = sh -c 'echo PROCESS-OUTPUT-LINE-ONE >&2; echo PROCESS-OUTPUT-LINE-TWO >&2; exit 1'\n",
+    );
+    let mut admin = connect();
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS it_process CASCADE; DROP SERVER IF EXISTS it_process CASCADE;
+             DROP ROLE IF EXISTS it_process_user; CREATE ROLE it_process_user LOGIN;
+             CREATE SERVER it_process FOREIGN DATA WRAPPER aws_sts OPTIONS (profile 'it_process', endpoint_url '{}');
+             CREATE SCHEMA it_process; IMPORT FOREIGN SCHEMA aws FROM SERVER it_process INTO it_process;
+             GRANT USAGE ON FOREIGN SERVER it_process TO it_process_user;
+             GRANT USAGE ON SCHEMA it_process TO it_process_user;
+             GRANT SELECT ON it_process.aws_sts_caller_identity TO it_process_user;
+             CREATE USER MAPPING FOR it_process_user SERVER it_process OPTIONS (ambient_credentials 'true');",
+            moto_endpoint()
+        ))
+        .unwrap();
+    // A superuser sees the first line the process printed, and no more.
+    let error = query_arn(&mut admin, "it_process").unwrap_err();
+    let (_, message, detail, _) = db_error(&error);
+    assert!(detail.contains("PROCESS-OUTPUT-LINE-ONE"), "{message} | {detail}");
+    assert!(!detail.contains("PROCESS-OUTPUT-LINE-TWO"), "{detail}");
+    // Anyone else sees none of it.
+    let mut user = connect_as("it_process_user");
+    let error = query_arn(&mut user, "it_process").unwrap_err();
+    let (_, message, detail, hint) = db_error(&error);
+    let shown = format!("{message} | {detail} | {hint}");
+    assert!(!shown.contains("PROCESS-OUTPUT"), "{shown}");
+    assert!(detail.contains("superusers only"), "{shown}");
+}

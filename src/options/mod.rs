@@ -19,6 +19,7 @@ use crate::error::{FdwError, SqlState};
 use table::{check_known, is_option_name, is_secret};
 
 pub use parse::{parse_column, parse_server, parse_server_kind, parse_user_mapping};
+pub use table::{connection_option_names, AGGREGATOR_OPTIONS};
 pub use values::parse_duration;
 
 /// The catalog an option list belongs to (the validator's second argument).
@@ -205,7 +206,8 @@ pub fn validate(
                         "only a superuser may put AWS keys in server options",
                     )
                     .with_hint(
-                        "Every user can read a server's options. Put the keys in a user mapping:                          CREATE USER MAPPING FOR CURRENT_USER SERVER <server> OPTIONS (access_key '...', secret_key '...').",
+                        "Every user can read a server's options. Put the keys in a user mapping: \
+                         CREATE USER MAPPING FOR CURRENT_USER SERVER <server> OPTIONS (access_key '...', secret_key '...').",
                     ));
                 }
                 Ok(vec![SERVER_KEYS_WARNING.to_string()])

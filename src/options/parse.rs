@@ -14,7 +14,7 @@ use super::{
 };
 use crate::aggregate::{self, AggregatorOptions, OnError};
 use crate::config;
-use crate::error::{FdwError, SqlState};
+use crate::error::{FdwError, Remedy, SqlState};
 
 /// Parses a server's options into a connection or an aggregator.
 pub fn parse_server_kind(options: &[(String, String)]) -> Result<ServerKind, FdwError> {
@@ -159,7 +159,8 @@ pub fn parse_server(options: &[(String, String)]) -> Result<ServerOptions, FdwEr
                             value,
                             "a profile name is not empty and has no spaces",
                             "Name a profile from the database server's ~/.aws/config or ~/.aws/credentials.",
-                        ));
+                        )
+                        .with_remedy(Remedy::NameProfile));
                     }
                     parsed.profile = Some(value.to_string());
                 }

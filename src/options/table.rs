@@ -211,4 +211,14 @@ pub(super) fn is_secret(name: &str) -> bool {
 }
 
 /// The options only an aggregator server takes.
-pub(super) const AGGREGATOR_OPTIONS: [&str; 4] = ["type", "connections", "concurrency", "on_error"];
+pub const AGGREGATOR_OPTIONS: [&str; 4] = ["type", "connections", "concurrency", "on_error"];
+
+/// The options of a server that is one AWS connection (not an aggregator), in the table's
+/// order: what a front end without aggregators or user mappings takes.
+pub fn connection_option_names() -> Vec<&'static str> {
+    VALID_OPTIONS
+        .iter()
+        .filter(|spec| spec.catalog == Catalog::Server && !AGGREGATOR_OPTIONS.contains(&spec.name))
+        .map(|spec| spec.name)
+        .collect()
+}

@@ -42,6 +42,28 @@ fn config_keys_and_plain_options_merge_and_never_overlap() {
 }
 
 #[test]
+fn a_nul_in_config_is_shown_escaped_not_cut() {
+    // HCL's \u0000 escape puts a NUL in the value, which a C string would end at.
+    let error = parse_server(&opts(&[("config", "default_region = \"a\\u0000b\"")])).unwrap_err();
+    assert_eq!(
+        error.message,
+        "invalid value \"a\\0b\" for option \"default_region\": not an AWS region name (config line 1)"
+    );
+    let error = parse_server(&opts(&[("config", "profile = \"p\\u0000q\"")])).unwrap_err();
+    assert!(
+        error
+            .message
+            .starts_with("invalid value \"p\\0q\" for option \"profile\""),
+        "{}",
+        error.message
+    );
+    let error = parse_server(&opts(&[("endpoint_url", "http://a\0b")])).unwrap_err();
+    crate::error::assert_remedied(&error);
+    assert!(!error.message.contains('\0'), "{}", error.message);
+    assert!(error.message.contains("http://a\\0b"), "{}", error.message);
+}
+
+#[test]
 fn keys_in_server_options_need_a_superuser_and_warn() {
     let keys = opts(&[
         ("access_key", "AKIASERVER"),
@@ -55,6 +77,14 @@ fn keys_in_server_options_need_a_superuser_and_warn() {
     );
     let denied = validate(Catalog::Server, &keys, false).unwrap_err();
     assert_eq!(denied.state, SqlState::InsufficientPrivilege);
+    crate::error::assert_tidy(&denied);
+    let ambient = validate(
+        Catalog::UserMapping,
+        &opts(&[("ambient_credentials", "true")]),
+        false,
+    )
+    .unwrap_err();
+    crate::error::assert_tidy(&ambient);
     assert!(
         validate(Catalog::Server, &opts(&[("region", "us-east-1")]), false)
             .unwrap()
@@ -424,6 +454,10 @@ mod fuzz {
                 if let Err(error) = validate(catalog, &pairs, is_superuser) {
                     prop_assert_eq!(error.state.code().len(), 5);
                     prop_assert!(!error.message.is_empty());
+                    // Hints never echo a value, so they always read cleanly.
+                    if let Some(hint) = &error.hint {
+                        prop_assert!(!hint.contains("  ") && !hint.contains('\n'), "untidy hint: {}", hint);
+                    }
                     for (name, value) in &pairs {
                         if is_secret(name) && value.chars().count() >= 8 {
                             let text = format!("{} {:?} {:?}", error.message, error.detail, error.hint);
@@ -431,6 +465,21 @@ mod fuzz {
                         }
                     }
                 }
+            }
+        }
+
+        /// What other front ends parse (connection options, no catalogs): any hint in
+        /// Postgres's words comes with a remedy they can word their own way.
+        #[test]
+        fn connection_option_errors_carry_a_remedy_for_postgres_words(
+            pairs in proptest::collection::vec((option_name(), "\\PC{0,40}"), 0..6),
+        ) {
+            let connection: Vec<(String, String)> = pairs
+                .into_iter()
+                .filter(|(name, _)| connection_option_names().contains(&name.as_str()))
+                .collect();
+            if let Err(error) = parse_server(&connection) {
+                crate::error::assert_remedied(&error);
             }
         }
 

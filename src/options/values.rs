@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::table::is_secret;
 use super::MAX_TIMEOUT;
-use crate::error::{FdwError, SqlState};
+use crate::error::{FdwError, Remedy, SqlState};
 
 pub(super) fn invalid_value(name: &str, value: &str, why: &str, hint: &str) -> FdwError {
     let shown = if is_secret(name) {
@@ -161,7 +161,8 @@ pub(super) fn check_endpoint_url(url: &str) -> Result<(), FdwError> {
         )
         .with_hint(
             "Put credentials in a user mapping (access_key, secret_key), never in the endpoint.",
-        ));
+        )
+        .with_remedy(Remedy::KeysOutOfUrl));
     }
     if authority.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid_value("endpoint_url", url, "not a valid URL", hint));

@@ -8,10 +8,15 @@ use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
 
+use super::ambient::Ambient;
 use super::credentials::INSTANCE_METADATA_BUDGET;
 use super::http::{human_size, AnswerTooLarge, MAX_RESPONSE_BYTES};
 use super::{human_duration, ConnectionSettings};
 use crate::error::{FdwError, Remedy, SqlState};
+
+/// The Postgres way to give keys, for hints; `<server>` becomes the server's name.
+const CREATE_MAPPING: &str = "CREATE USER MAPPING FOR CURRENT_USER SERVER <server> \
+                              OPTIONS (access_key '...', secret_key '...')";
 
 /// Says how many attempts a failed call made, when it made more than one.
 pub(super) fn with_attempts(mut error: FdwError, attempts: u32, max_attempts: u32) -> FdwError {
@@ -33,6 +38,34 @@ pub(super) fn timed_out(timeout: Duration, endpoint: &str) -> FdwError {
         format!("GetCallerIdentity at {endpoint} did not finish within the timeout of {}", human_duration(timeout)),
     )
     .with_hint("Check that the endpoint is reachable from the database server, or raise the server's timeout option.")
+    .with_remedy(Remedy::RaiseTimeout)
+}
+
+/// What aws-config's errors about a `credential_process` all say; they may quote the
+/// process's output, which only trusted users may see.
+const PROCESS_MARK: &str = "external process";
+
+/// How much of a credential_process's error output a message keeps: its first line, cut.
+const PROCESS_OUTPUT_CHARS: usize = 200;
+
+/// An error's text with a failed credential_process's error output cut to its first line
+/// (aws-config quotes all of it after "Stderr:"), at most [`PROCESS_OUTPUT_CHARS`] long.
+fn shorten_process_output(text: &str) -> String {
+    let Some((before, output)) = text
+        .split_once("Stderr:")
+        .filter(|_| text.contains(PROCESS_MARK))
+    else {
+        return text.to_string();
+    };
+    let before = before.trim_end();
+    match output.lines().map(str::trim).find(|line| !line.is_empty()) {
+        Some(line) if line.chars().count() > PROCESS_OUTPUT_CHARS => {
+            let cut: String = line.chars().take(PROCESS_OUTPUT_CHARS).collect();
+            format!("{before} Its error output began: {cut}...")
+        }
+        Some(line) => format!("{before} Its error output began: {line}"),
+        None => format!("{before} It wrote no error output."),
+    }
 }
 
 /// An error and its sources as one line of their messages, each said once.
@@ -40,8 +73,7 @@ fn describe_chain(error: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut current = Some(error);
     while let Some(error) = current {
-        let text = error
-            .to_string()
+        let text = shorten_process_output(&error.to_string())
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ");
@@ -65,10 +97,22 @@ fn find_in_chain<'a, T: StdError + 'static>(error: &'a (dyn StdError + 'static))
     None
 }
 
+/// The SDK's error for a GetCallerIdentity call.
+pub(super) type CallError =
+    SdkError<GetCallerIdentityError, aws_smithy_runtime_api::http::Response>;
+
+/// Whether credentials failed to load (so that [`Ambient`] is worth looking at).
+pub(super) fn concerns_credentials(error: &CallError) -> bool {
+    find_in_chain::<CredentialsError>(error).is_some()
+}
+
+/// Explains a failed call. `ambient` is what the process's AWS setup lacks, looked at when
+/// credentials failed to load ([`concerns_credentials`]), else empty.
 pub(super) fn explain_sdk_error(
-    error: SdkError<GetCallerIdentityError, aws_smithy_runtime_api::http::Response>,
+    error: CallError,
     settings: &ConnectionSettings,
     endpoint: &str,
+    ambient: &Ambient,
 ) -> FdwError {
     let chain = describe_chain(&error);
     let credentials_error = find_in_chain::<CredentialsError>(&error);
@@ -81,7 +125,7 @@ pub(super) fn explain_sdk_error(
         };
         answer_too_large(too_large, from)
     } else if let Some(credentials_error) = credentials_error {
-        explain_credentials_error(credentials_error, settings, &chain, endpoint)
+        explain_credentials_error(credentials_error, settings, &chain, endpoint, ambient)
     } else {
         match &error {
             // An answer the SDK could not read as GetCallerIdentity nor as an AWS error.
@@ -101,13 +145,15 @@ pub(super) fn explain_sdk_error(
                 ),
             )
             .with_detail(chain)
-            .with_hint("Check the server's endpoint_url and region, and the database server's network."),
+            .with_hint("Check the server's endpoint_url and region, and the database server's network.")
+            .with_remedy(Remedy::ReachEndpoint),
             SdkError::DispatchFailure(_) => FdwError::new(
                 SqlState::UnableToEstablishConnection,
                 format!("could not reach the STS endpoint {endpoint}"),
             )
             .with_detail(chain)
-            .with_hint("Check the server's endpoint_url and region, and that the endpoint is reachable from the database server."),
+            .with_hint("Check the server's endpoint_url and region, and that the endpoint is reachable from the database server.")
+            .with_remedy(Remedy::ReachEndpoint),
             SdkError::ResponseError(_) => FdwError::new(
                 SqlState::UnableToCreateReply,
                 format!("could not understand the answer from {endpoint}"),
@@ -117,7 +163,20 @@ pub(super) fn explain_sdk_error(
             _ => FdwError::new(SqlState::FdwError, "GetCallerIdentity failed").with_detail(chain),
         }
     };
-    explained.redacted(&settings.secrets())
+    privileged_if_process_output(explained).redacted(&settings.secrets())
+}
+
+/// Marks the detail privileged when it quotes a credential_process (see
+/// [`FdwError::detail_is_privileged`]).
+fn privileged_if_process_output(mut error: FdwError) -> FdwError {
+    if error
+        .detail
+        .as_deref()
+        .is_some_and(|detail| detail.contains(PROCESS_MARK))
+    {
+        error.detail_is_privileged = true;
+    }
+    error
 }
 
 /// An answer past [`MAX_RESPONSE_BYTES`]: never an STS answer, so never retried.
@@ -147,6 +206,7 @@ fn explain_credentials_error(
     settings: &ConnectionSettings,
     chain: &str,
     endpoint: &str,
+    ambient: &Ambient,
 ) -> FdwError {
     let tried = credential_source_hint(settings);
     if let (Some(role), Some(assume_error)) = (
@@ -196,22 +256,75 @@ fn explain_credentials_error(
         .with_remedy(Remedy::SsoLogin(profile.to_string()));
     }
     match error {
-        CredentialsError::CredentialsNotLoaded(_) => FdwError::new(
-            SqlState::UnableToEstablishConnection,
-            "no AWS credentials found",
-        )
-        .with_detail(format!("Tried: {tried}. {chain}"))
-        .with_hint(
-            "Create a user mapping with keys: CREATE USER MAPPING FOR CURRENT_USER SERVER <server> \
-             OPTIONS (access_key '...', secret_key '...'); or give the database server's OS user \
-             AWS credentials (environment, ~/.aws/credentials, the profile option).",
-        )
-        .with_remedy(Remedy::ProvideKeys),
+        CredentialsError::CredentialsNotLoaded(_) => {
+            explain_not_loaded(ambient, &format!("Tried: {tried}. {chain}"))
+        }
         _ => FdwError::new(SqlState::UnableToEstablishConnection, "could not load AWS credentials")
             .with_detail(format!("Tried: {tried}. {chain}"))
             .with_hint("Check the database server's AWS configuration (the profile's settings), or put keys in a user mapping.")
-            .with_remedy(Remedy::ProvideKeys),
+            .with_remedy(Remedy::CheckAwsConfiguration),
     }
+}
+
+/// No source had credentials: what is missing, when the process's setup shows it, else
+/// the sources tried.
+fn explain_not_loaded(ambient: &Ambient, tried: &str) -> FdwError {
+    let no_credentials =
+        |message: String| FdwError::new(SqlState::UnableToEstablishConnection, message);
+    if let Some(profile) = &ambient.profile {
+        let name = &profile.name;
+        let (config, credentials) = (&profile.config_file, &profile.credentials_file);
+        if !profile.defined {
+            let (named_by, fix) = if profile.from_environment {
+                (
+                    " (AWS_PROFILE)",
+                    "correct AWS_PROFILE in the database server's environment",
+                )
+            } else {
+                ("", "name a defined profile in the server's options")
+            };
+            return no_credentials(format!(
+                "no AWS credentials found: profile \"{name}\" is not defined"
+            ))
+            .with_detail(format!(
+                "Profile \"{name}\"{named_by} is in neither the shared config file ({config}) \
+                 nor the shared credentials file ({credentials}). {tried}"
+            ))
+            .with_hint(format!(
+                "Define it in the database server's {config} ([profile {name}]) or {credentials} \
+                 ([{name}]), {fix}, or put keys in a user mapping: {CREATE_MAPPING}."
+            ))
+            .with_remedy(Remedy::DefineProfile(name.clone()));
+        }
+        if !profile.from_environment {
+            return no_credentials("no AWS credentials found".into())
+                .with_detail(format!(
+                    "Profile \"{name}\" is defined but gives no credentials. {tried}"
+                ))
+                .with_hint(format!(
+                    "Give the profile credentials in the database server's {config} or \
+                     {credentials} (keys, role_arn with source_profile, credential_process or \
+                     SSO), or put keys in a user mapping: {CREATE_MAPPING}."
+                ))
+                .with_remedy(Remedy::ProvideKeys);
+        }
+    }
+    if let Some((set, unset)) = ambient.half_key_pair {
+        return no_credentials("no AWS credentials found".into())
+            .with_detail(format!("The environment has {set} but no {unset}. {tried}"))
+            .with_hint(format!(
+                "Set {unset} in the database server's environment too (or unset {set}), or put \
+                 keys in a user mapping: {CREATE_MAPPING}."
+            ))
+            .with_remedy(Remedy::CompleteEnvironmentKeys(unset.to_string()));
+    }
+    no_credentials("no AWS credentials found".into())
+        .with_detail(tried)
+        .with_hint(format!(
+            "Create a user mapping with keys: {CREATE_MAPPING}; or give the database server's OS \
+             user AWS credentials (environment, ~/.aws/credentials, the profile option)."
+        ))
+        .with_remedy(Remedy::ProvideKeys)
 }
 
 fn explain_service_error(error: &GetCallerIdentityError, endpoint: &str) -> FdwError {
@@ -330,6 +443,236 @@ mod tests {
 }
 
 #[cfg(test)]
+mod tidy_tests {
+    use super::super::ambient::ProfileLookup;
+    use super::*;
+    use crate::error::{assert_remedied, assert_tidy as tidy};
+
+    /// Reads cleanly, and any Postgres-only hint comes with a remedy.
+    fn assert_tidy(error: &FdwError) {
+        tidy(error);
+        assert_remedied(error);
+    }
+    use crate::options::{AssumeRole, ServerOptions, StaticKeys};
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn raw(status: u16) -> Response {
+        Response::new(
+            StatusCode::try_from(status).expect("a status"),
+            SdkBody::empty(),
+        )
+    }
+
+    /// Settings for each credential source the messages tell apart.
+    fn all_settings() -> Vec<ConnectionSettings> {
+        let keys = StaticKeys {
+            access_key_id: "AKIAEXAMPLE".into(),
+            secret_access_key: "example-secret".into(),
+            session_token: None,
+        };
+        let role = AssumeRole {
+            role_arn: "arn:aws:iam::123456789012:role/r".into(),
+            session_name: "s".into(),
+            external_id: None,
+            duration: None,
+        };
+        let profile = ServerOptions {
+            profile: Some("prod".into()),
+            ..ServerOptions::default()
+        };
+        let no_metadata = ServerOptions {
+            instance_metadata: false,
+            ..ServerOptions::default()
+        };
+        let server_keys = ServerOptions {
+            keys: Some(keys.clone()),
+            assume_role: Some(role.clone()),
+            ..ServerOptions::default()
+        };
+        vec![
+            ConnectionSettings::new(ServerOptions::default(), None),
+            ConnectionSettings::new(no_metadata, None),
+            ConnectionSettings::new(profile, None),
+            ConnectionSettings::new(server_keys.clone(), None),
+            ConnectionSettings::new(server_keys, Some(keys)),
+        ]
+    }
+
+    /// What the process's setup may lack, each way the messages tell apart.
+    fn ambients() -> Vec<Ambient> {
+        let lookup = |defined, from_environment| {
+            Some(ProfileLookup {
+                name: "prod".into(),
+                from_environment,
+                defined,
+                config_file: "~/.aws/config".into(),
+                credentials_file: "~/.aws/credentials".into(),
+            })
+        };
+        vec![
+            Ambient::default(),
+            Ambient {
+                profile: lookup(false, false),
+                half_key_pair: None,
+            },
+            Ambient {
+                profile: lookup(false, true),
+                half_key_pair: Some(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")),
+            },
+            Ambient {
+                profile: lookup(true, false),
+                half_key_pair: None,
+            },
+            Ambient {
+                profile: lookup(true, true),
+                half_key_pair: Some(("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID")),
+            },
+        ]
+    }
+
+    #[test]
+    fn missing_credentials_say_what_is_missing() {
+        let tried = "Tried: profile \"prod\" in the shared config and credentials files.";
+        let [none, missing, missing_from_environment, bare, half] =
+            ambients().try_into().expect("five ambients");
+        let plain = explain_not_loaded(&none, tried);
+        assert_eq!(plain.message, "no AWS credentials found");
+        assert_eq!(plain.detail.as_deref(), Some(tried));
+        assert_eq!(plain.remedy.as_deref(), Some(&Remedy::ProvideKeys));
+
+        let missing = explain_not_loaded(&missing, tried);
+        assert_eq!(
+            missing.message,
+            "no AWS credentials found: profile \"prod\" is not defined"
+        );
+        assert!(missing.detail.unwrap().starts_with(
+            "Profile \"prod\" is in neither the shared config file (~/.aws/config) nor the shared \
+             credentials file (~/.aws/credentials). Tried:"
+        ));
+        assert!(missing.hint.unwrap().contains("SERVER <server> OPTIONS"));
+        assert_eq!(
+            missing.remedy.as_deref(),
+            Some(&Remedy::DefineProfile("prod".into()))
+        );
+        // AWS_PROFILE is named first; the half key pair would be the next thing to fix.
+        let from_environment = explain_not_loaded(&missing_from_environment, tried);
+        assert!(from_environment
+            .detail
+            .unwrap()
+            .contains("\"prod\" (AWS_PROFILE)"));
+        assert!(from_environment
+            .hint
+            .unwrap()
+            .contains("correct AWS_PROFILE"));
+
+        let bare = explain_not_loaded(&bare, tried);
+        assert!(bare
+            .detail
+            .unwrap()
+            .starts_with("Profile \"prod\" is defined but gives no credentials."));
+        // A defined AWS_PROFILE says nothing more; the half key pair does.
+        let half = explain_not_loaded(&half, tried);
+        assert!(half
+            .detail
+            .unwrap()
+            .starts_with("The environment has AWS_SECRET_ACCESS_KEY but no AWS_ACCESS_KEY_ID."));
+        assert_eq!(
+            half.remedy.as_deref(),
+            Some(&Remedy::CompleteEnvironmentKeys("AWS_ACCESS_KEY_ID".into()))
+        );
+    }
+
+    const CODES: [&str; 12] = [
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "ExpiredToken",
+        "RequestExpired",
+        "AccessDenied",
+        "Throttling",
+        "ValidationError",
+        "SomethingElse",
+        "ExpiredTokenException",
+        "RequestLimitExceeded",
+    ];
+
+    #[test]
+    fn every_explanation_reads_cleanly() {
+        let endpoint = "http://127.0.0.1:1";
+        for code in CODES {
+            let error = GetCallerIdentityError::generic(
+                ErrorMetadata::builder().code(code).message("why").build(),
+            );
+            assert_tidy(&explain_service_error(&error, endpoint));
+        }
+        for settings in all_settings() {
+            let sdk_errors: Vec<SdkError<GetCallerIdentityError, Response>> = vec![
+                SdkError::timeout_error("slow"),
+                SdkError::dispatch_failure(ConnectorError::io("refused".into())),
+                SdkError::dispatch_failure(ConnectorError::timeout("connect".into())),
+                SdkError::response_error("garbled", raw(200)),
+                SdkError::construction_failure("bad request"),
+                SdkError::service_error(
+                    GetCallerIdentityError::generic(ErrorMetadata::builder().build()),
+                    raw(500),
+                ),
+            ];
+            for error in sdk_errors {
+                assert_tidy(&with_attempts(
+                    explain_sdk_error(error, &settings, endpoint, &Ambient::default()),
+                    2,
+                    9,
+                ));
+            }
+            let credentials_errors = [
+                CredentialsError::not_loaded("nothing here"),
+                CredentialsError::not_loaded_no_source(),
+                CredentialsError::provider_error("boom"),
+                CredentialsError::invalid_configuration("bad"),
+            ];
+            for error in credentials_errors {
+                for ambient in ambients() {
+                    assert_tidy(&explain_credentials_error(
+                        &error, &settings, "chain", endpoint, &ambient,
+                    ));
+                }
+                assert_tidy(&explain_credentials_error(
+                    &error,
+                    &settings,
+                    "failed to load SSO token from ~/.aws/sso/cache",
+                    endpoint,
+                    &Ambient::default(),
+                ));
+            }
+            for code in CODES {
+                let assume = AssumeRoleError::generic(
+                    ErrorMetadata::builder().code(code).message("why").build(),
+                );
+                let error = CredentialsError::provider_error(
+                    SdkError::<AssumeRoleError, Response>::service_error(assume, raw(403)),
+                );
+                let explained = explain_credentials_error(
+                    &error,
+                    &settings,
+                    "chain",
+                    endpoint,
+                    &Ambient::default(),
+                );
+                if settings.server.assume_role.is_some() {
+                    assert!(explained.message.starts_with("could not assume role"));
+                }
+                assert_tidy(&explained);
+            }
+            assert_tidy(&timed_out(settings.server.timeout, endpoint));
+        }
+    }
+}
+
+#[cfg(test)]
 mod chain_tests {
     use super::*;
 
@@ -346,6 +689,49 @@ mod chain_tests {
                 .as_deref()
                 .map(|layer| layer as &(dyn StdError + 'static))
         }
+    }
+
+    #[test]
+    fn a_credential_process_keeps_one_short_line_of_its_output() {
+        let failed =
+            "Error retrieving credentials: external process exited with code exit status: 1. \
+                      Stderr: SECRET-LINE-1\nline2\n";
+        let error = Layer(
+            "an error occurred while loading credentials",
+            Some(Box::new(Layer(failed, None))),
+        );
+        assert_eq!(
+            describe_chain(&error),
+            "an error occurred while loading credentials: Error retrieving credentials: external \
+             process exited with code exit status: 1. Its error output began: SECRET-LINE-1"
+        );
+        let long = format!(
+            "external process exited with code 3. Stderr: \n\n  {}\n",
+            "x".repeat(500)
+        );
+        let shortened = shorten_process_output(&long);
+        assert!(
+            shortened.ends_with(&format!("began: {}...", "x".repeat(200))),
+            "{shortened}"
+        );
+        assert_eq!(
+            shorten_process_output("external process exited with code 2. Stderr: "),
+            "external process exited with code 2. It wrote no error output."
+        );
+        // Other errors keep their text, even one that says Stderr.
+        assert_eq!(
+            shorten_process_output("tool said Stderr: x"),
+            "tool said Stderr: x"
+        );
+
+        let marked = privileged_if_process_output(
+            FdwError::new(SqlState::FdwError, "x").with_detail(describe_chain(&error)),
+        );
+        assert!(marked.detail_is_privileged);
+        let plain = privileged_if_process_output(
+            FdwError::new(SqlState::FdwError, "x").with_detail("connection refused"),
+        );
+        assert!(!plain.detail_is_privileged);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! validated options into an AWS SDK client, calls GetCallerIdentity, and explains every
 //! failure as an [`FdwError`] that says what to fix.
 
+mod ambient;
 mod client;
 mod credentials;
 mod errors;
@@ -18,7 +19,7 @@ use crate::options::{ServerOptions, StaticKeys};
 use crate::row::CallerIdentity;
 
 use client::pooled_client;
-use errors::{explain_sdk_error, timed_out, with_attempts};
+use errors::{concerns_credentials, explain_sdk_error, timed_out, with_attempts};
 
 pub use client::{clear_clients, forget_client, MAX_POOLED_CLIENTS};
 pub use credentials::INSTANCE_METADATA_BUDGET;
@@ -169,13 +170,21 @@ pub async fn get_caller_identity(settings: &ConnectionSettings) -> Result<Answer
         };
     let endpoint = endpoint_for_messages(&settings.server, pooled.region.as_ref());
     let attempts = pooled.attempts.0.load(Ordering::Relaxed);
-    let answer = result.map_err(|error| {
-        with_attempts(
-            explain_sdk_error(error, settings, &endpoint),
-            attempts,
-            settings.server.max_attempts,
-        )
-    })?;
+    let answer = match result {
+        Ok(answer) => answer,
+        Err(error) => {
+            let ambient = if concerns_credentials(&error) {
+                ambient::inspect(settings).await
+            } else {
+                ambient::Ambient::default()
+            };
+            return Err(with_attempts(
+                explain_sdk_error(error, settings, &endpoint, &ambient),
+                attempts,
+                settings.server.max_attempts,
+            ));
+        }
+    };
     let credentials_expiry = *pooled
         .credentials_expiry
         .lock()
