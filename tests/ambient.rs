@@ -290,7 +290,9 @@ fn explain_and_pruning_read_nothing_the_user_may_not_use() {
 
 #[test]
 fn a_credential_process_output_is_for_superusers_only() {
-    let _files = FILES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _files = FILES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let _shared = SharedFiles::write(
         "",
         "[profile it_process]\ncredential_process = sh -c 'echo PROCESS-OUTPUT-LINE-ONE >&2; echo PROCESS-OUTPUT-LINE-TWO >&2; exit 1'\n",
@@ -312,7 +314,10 @@ fn a_credential_process_output_is_for_superusers_only() {
     // A superuser sees the first line the process printed, and no more.
     let error = query_arn(&mut admin, "it_process").unwrap_err();
     let (_, message, detail, _) = db_error(&error);
-    assert!(detail.contains("PROCESS-OUTPUT-LINE-ONE"), "{message} | {detail}");
+    assert!(
+        detail.contains("PROCESS-OUTPUT-LINE-ONE"),
+        "{message} | {detail}"
+    );
     assert!(!detail.contains("PROCESS-OUTPUT-LINE-TWO"), "{detail}");
     // Anyone else sees none of it.
     let mut user = connect_as("it_process_user");
