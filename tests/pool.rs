@@ -23,7 +23,10 @@ fn altering_servers_and_mappings_does_not_grow_the_backend() {
     server_with_keys(
         &mut client,
         "it_pool",
-        &format!("endpoint_url '{}', cache 'false'", moto_endpoint()),
+        &format!(
+            "endpoint_url '{}', cache 'false', timeout '5000ms'",
+            moto_endpoint()
+        ),
         Some(&keys),
     );
     let pid = backend_pid(&mut client);
