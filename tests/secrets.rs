@@ -21,19 +21,20 @@ fn fails_without_logging(client: &mut postgres::Client, statement: &str, secret:
     );
 }
 
-fn target_server(client: &mut postgres::Client) {
+/// A server to map users to; each test its own, as the tests run in parallel.
+fn target_server(client: &mut postgres::Client, name: &str) {
     client
-        .batch_execute(
-            "DROP SERVER IF EXISTS it_secret_target CASCADE;
-             CREATE SERVER it_secret_target FOREIGN DATA WRAPPER aws_sts",
-        )
+        .batch_execute(&format!(
+            "DROP SERVER IF EXISTS {name} CASCADE;
+             CREATE SERVER {name} FOREIGN DATA WRAPPER aws_sts"
+        ))
         .unwrap();
 }
 
 #[test]
 fn misspelt_key_options_stay_out_of_the_log() {
     let mut client = connect();
-    target_server(&mut client);
+    target_server(&mut client, "it_secret_target");
     for (index, (key_name, secret_name)) in [
         ("acess_key", "secretkey"),
         ("access_key", "secret_access_key"),
@@ -64,11 +65,11 @@ fn misspelt_key_options_stay_out_of_the_log() {
 #[test]
 fn key_statements_inside_plpgsql_stay_out_of_the_log() {
     let mut client = connect();
-    target_server(&mut client);
+    target_server(&mut client, "it_secret_plpgsql");
     let secret = "wJalrPlpgsqlSecretMustNotBeLoggedInContext";
     remember_secret(secret);
     let mapping = format!(
-        "CREATE USER MAPPING FOR CURRENT_USER SERVER it_secret_target OPTIONS (access_key ''AKIAPLPGSQL'', secret_key ''{secret}'', session_token ''x y'')"
+        "CREATE USER MAPPING FOR CURRENT_USER SERVER it_secret_plpgsql OPTIONS (access_key ''AKIAPLPGSQL'', secret_key ''{secret}'', session_token ''x y'')"
     );
     // A DO block, EXECUTE of a string, and a function that runs the statement.
     fails_without_logging(
@@ -93,7 +94,7 @@ fn key_statements_inside_plpgsql_stay_out_of_the_log() {
     fails_without_logging(
         &mut client,
         &format!(
-            "DO $$ BEGIN EXECUTE 'CREATE USER MAPPING FOR CURRENT_USER SERVER it_secret_target OPTIONS (acess_key ''AKIAX'', secretkey ''{misspelt}'')'; END $$"
+            "DO $$ BEGIN EXECUTE 'CREATE USER MAPPING FOR CURRENT_USER SERVER it_secret_plpgsql OPTIONS (acess_key ''AKIAX'', secretkey ''{misspelt}'')'; END $$"
         ),
         misspelt,
     );
