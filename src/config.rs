@@ -13,7 +13,8 @@ use hcl_edit::Span;
 use crate::error::{FdwError, SqlState};
 
 /// One config key turned into a plain option: `name` is the option name, `value` its text
-/// ('a, b' for lists), `line` the 1-based line of the key in the config text.
+/// ('a, b' for lists; one per line for lists of regular expressions, which may hold
+/// commas), `line` the 1-based line of the key in the config text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigEntry {
     pub name: &'static str,
@@ -26,6 +27,8 @@ pub struct ConfigEntry {
 enum Shape {
     Text,
     TextList,
+    /// A list of regular expressions, given to the option one per line.
+    PatternList,
     /// A number, or a string holding one (Steampipe's docs show both).
     Number,
     Bool,
@@ -89,6 +92,11 @@ const CONFIG_KEYS: &[ConfigKey] = &[
         key: "ignore_error_codes",
         option: Some("ignore_error_codes"),
         shape: Shape::TextList,
+    },
+    ConfigKey {
+        key: "ignore_error_messages",
+        option: Some("ignore_error_messages"),
+        shape: Shape::PatternList,
     },
     ConfigKey {
         key: "assume_role_arn",
@@ -287,6 +295,46 @@ fn literal_value(value: &Expression, spec: &ConfigKey, line: usize) -> Result<St
             }
             _ => Err(wrong_type("a list of strings, as [\"us-east-1\"]")),
         },
+        Shape::PatternList => {
+            let Expression::Array(items) = value else {
+                return Err(wrong_type(
+                    "a list of strings, as [\"^User: .* is not authorized\"]",
+                ));
+            };
+            let mut patterns = Vec::new();
+            for item in items.iter() {
+                let Expression::String(text) = item else {
+                    return Err(wrong_type("a list of strings"));
+                };
+                let pattern = text.value().trim();
+                if pattern.contains(['\n', '\r']) {
+                    return Err(config_error(
+                        line,
+                        format!("a pattern of key \"{}\" holds a line break", spec.key),
+                        "Write \\\\n in the HCL string for a pattern that matches a line break.",
+                    ));
+                }
+                if pattern.is_empty() {
+                    return Err(config_error(
+                        line,
+                        format!(
+                            "key \"{}\" holds an empty pattern, which would match every message",
+                            spec.key
+                        ),
+                        "Drop the empty string, or write \".*\" to ignore every AWS error.",
+                    ));
+                }
+                patterns.push(pattern.to_string());
+            }
+            if patterns.is_empty() {
+                return Err(config_error(
+                    line,
+                    format!("key \"{}\" is an empty list", spec.key),
+                    "List at least one value, or leave the key out.",
+                ));
+            }
+            Ok(patterns.join("\n"))
+        }
     }
 }
 
@@ -435,6 +483,40 @@ mod tests {
         assert!(block.message.contains("unexpected block"));
         let two = error("connection \"a\" {\n}\nconnection \"b\" {\n}\n");
         assert!(two.message.contains("line 3"), "{}", two.message);
+    }
+
+    #[test]
+    fn ignore_error_messages_is_a_list_of_patterns_one_per_line() {
+        assert_eq!(
+            entries("\nignore_error_messages = [\"^User: .* is not authorized\", \"a, b{1,2}\"]"),
+            vec![(
+                "ignore_error_messages",
+                "^User: .* is not authorized\na, b{1,2}".into(),
+                2
+            )]
+        );
+        // HCL's escapes: \\d is the regex's \d.
+        assert_eq!(
+            entries(r#"ignore_error_messages = ["\\d{12}"]"#),
+            vec![("ignore_error_messages", r"\d{12}".into(), 1)]
+        );
+        let empty = error("ignore_error_messages = []");
+        assert_eq!(
+            empty.message,
+            "invalid value for option \"config\": line 1: key \"ignore_error_messages\" is an empty list"
+        );
+        let blank = error("profile = \"p\"\nignore_error_messages = [\"x\", \" \"]");
+        assert_eq!(
+            blank.message,
+            "invalid value for option \"config\": line 2: key \"ignore_error_messages\" holds an empty pattern, which would match every message"
+        );
+        let broken = error("ignore_error_messages = [\"a\\nb\"]");
+        assert!(broken.message.contains("line break"), "{}", broken.message);
+        let not_a_list = error("ignore_error_messages = \"x\"");
+        assert!(not_a_list.message.contains("must be a list of strings"));
+        for culprit in [&empty, &blank, &broken, &not_a_list] {
+            crate::error::assert_tidy(culprit);
+        }
     }
 
     #[test]

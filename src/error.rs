@@ -48,8 +48,11 @@ pub struct FdwError {
     pub detail: Option<String>,
     pub hint: Option<String>,
     /// The AWS error code behind the error (AccessDenied, ExpiredToken, ...), for
-    /// `ignore_error_codes`.
-    pub aws_code: Option<String>,
+    /// `ignore_error_codes`. Boxed strs, as `remedy` is boxed: errors travel in `Result`s
+    /// and stay small.
+    pub aws_code: Option<Box<str>>,
+    /// The AWS error message behind the error, as AWS sent it, for `ignore_error_messages`.
+    pub aws_message: Option<Box<str>>,
     /// What to do, for a front end that words the hint its own way (`hint` says it the
     /// Postgres way: server options, user mappings, the database server). Set on every error
     /// whose hint speaks of those. Boxed: errors travel in `Result`s and stay small.
@@ -104,6 +107,7 @@ impl FdwError {
             detail: None,
             hint: None,
             aws_code: None,
+            aws_message: None,
             remedy: None,
             detail_is_privileged: false,
         }
@@ -133,7 +137,12 @@ impl FdwError {
     }
 
     pub fn with_aws_code(mut self, code: impl Into<String>) -> Self {
-        self.aws_code = Some(code.into());
+        self.aws_code = Some(code.into().into_boxed_str());
+        self
+    }
+
+    pub fn with_aws_message(mut self, message: impl Into<String>) -> Self {
+        self.aws_message = Some(message.into().into_boxed_str());
         self
     }
 
@@ -153,6 +162,9 @@ impl FdwError {
         self.message = redact(&self.message, secrets);
         self.detail = self.detail.map(|detail| redact(&detail, secrets));
         self.hint = self.hint.map(|hint| redact(&hint, secrets));
+        self.aws_message = self
+            .aws_message
+            .map(|message| redact(&message, secrets).into_boxed_str());
         self
     }
 }
@@ -309,6 +321,10 @@ mod tests {
             Some("token <redacted> and <redacted>")
         );
         assert_eq!(err.hint.as_deref(), Some("<redacted>"));
+        let aws = FdwError::new(SqlState::FdwError, "x")
+            .with_aws_message("echoed wJalr")
+            .redacted(&["wJalr".to_string()]);
+        assert_eq!(aws.aws_message.as_deref(), Some("echoed <redacted>"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! `(name, value)` pairs, so it is unit-tested without Postgres.
 
 mod parse;
+mod patterns;
 mod table;
 mod values;
 
@@ -19,6 +20,7 @@ use crate::error::{FdwError, SqlState};
 use table::{check_known, is_option_name, is_secret};
 
 pub use parse::{parse_column, parse_server, parse_server_kind, parse_user_mapping};
+pub use patterns::MessagePatterns;
 pub use table::{connection_option_names, AGGREGATOR_OPTIONS};
 pub use values::parse_duration;
 
@@ -64,6 +66,11 @@ pub struct ServerOptions {
     /// Steampipe's `regions`: a last hint for the region when nothing else names one.
     pub regions: Vec<String>,
     pub endpoint_url: Option<String>,
+    /// `use_fips_endpoint` and `use_dualstack_endpoint`; `None` leaves them to the
+    /// environment (AWS_USE_FIPS_ENDPOINT, AWS_USE_DUALSTACK_ENDPOINT) and the profile, as
+    /// the SDK does.
+    pub use_fips: Option<bool>,
+    pub use_dual_stack: Option<bool>,
     pub profile: Option<String>,
     /// Keys in the server's own options (superuser only; a user mapping's keys win).
     pub keys: Option<StaticKeys>,
@@ -78,6 +85,8 @@ pub struct ServerOptions {
     pub min_retry_delay: Duration,
     /// AWS error codes (glob patterns) that make the table empty instead of failing.
     pub ignore_error_codes: Vec<String>,
+    /// Regular expressions over the AWS error message that do the same.
+    pub ignore_error_messages: MessagePatterns,
     /// Whether the default chain may ask EC2 instance metadata (bounded to 1 s).
     pub instance_metadata: bool,
     /// Whether answers are cached in the backend (`cache`), and for how long (`cache_ttl`).
@@ -109,14 +118,20 @@ impl ServerOptions {
         self.profile.is_some()
     }
 
-    /// Whether `error` carries an AWS error code listed in `ignore_error_codes`: the table
-    /// is then empty rather than the query failing.
+    /// Whether `error` carries an AWS error code listed in `ignore_error_codes`, or an AWS
+    /// error message that a pattern of `ignore_error_messages` matches: the table is then
+    /// empty rather than the query failing.
     pub fn ignores(&self, error: &FdwError) -> bool {
-        error.aws_code.as_deref().is_some_and(|code| {
+        let code_listed = error.aws_code.as_deref().is_some_and(|code| {
             self.ignore_error_codes
                 .iter()
                 .any(|pattern| aggregate::glob_match(pattern, code))
-        })
+        });
+        code_listed
+            || error
+                .aws_message
+                .as_deref()
+                .is_some_and(|message| self.ignore_error_messages.matches(message))
     }
 }
 
@@ -126,6 +141,8 @@ impl Default for ServerOptions {
             region: None,
             regions: Vec::new(),
             endpoint_url: None,
+            use_fips: None,
+            use_dual_stack: None,
             profile: None,
             keys: None,
             assume_role: None,
@@ -134,6 +151,7 @@ impl Default for ServerOptions {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             min_retry_delay: DEFAULT_MIN_RETRY_DELAY,
             ignore_error_codes: Vec::new(),
+            ignore_error_messages: MessagePatterns::default(),
             instance_metadata: true,
             cache: true,
             cache_ttl: DEFAULT_CACHE_TTL,

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::patterns::MessagePatterns;
 use super::table::{check_known, AGGREGATOR_OPTIONS};
 use super::values::{
     check_endpoint_url, check_key_text, find, invalid_value, is_role_arn, parse_bool,
@@ -193,6 +194,17 @@ pub fn parse_server(options: &[(String, String)]) -> Result<ServerOptions, FdwEr
                     }
                 }
                 "ignore_error_codes" => parsed.ignore_error_codes = parse_error_codes(value)?,
+                "ignore_error_messages" => parsed.ignore_error_messages = MessagePatterns::parse(value)?,
+                "use_fips_endpoint" => {
+                    parsed.use_fips = Some(parse_bool(value).ok_or_else(|| {
+                        invalid_value("use_fips_endpoint", value, "not a boolean", "Use 'true' or 'false'.")
+                    })?)
+                }
+                "use_dualstack_endpoint" => {
+                    parsed.use_dual_stack = Some(parse_bool(value).ok_or_else(|| {
+                        invalid_value("use_dualstack_endpoint", value, "not a boolean", "Use 'true' or 'false'.")
+                    })?)
+                }
                 "instance_metadata" => {
                     parsed.instance_metadata = parse_bool(value).ok_or_else(|| {
                         invalid_value("instance_metadata", value, "not a boolean", "Use 'true' or 'false'.")
@@ -227,6 +239,17 @@ pub fn parse_server(options: &[(String, String)]) -> Result<ServerOptions, FdwEr
     }
     let given = |name: &str| merged.iter().find(|given| given.name == name);
     let value = |name: &str| given(name).map(|given| given.value.as_str());
+    check_custom_endpoint(
+        given("endpoint_url"),
+        [
+            ("use_fips_endpoint", parsed.use_fips, "FIPS"),
+            (
+                "use_dualstack_endpoint",
+                parsed.use_dual_stack,
+                "dual-stack",
+            ),
+        ],
+    )?;
     parsed.keys = parse_keys(
         value("access_key"),
         value("secret_key"),
@@ -240,6 +263,32 @@ pub fn parse_server(options: &[(String, String)]) -> Result<ServerOptions, FdwEr
         given("duration_seconds"),
     )?;
     Ok(parsed)
+}
+
+/// The SDK's endpoint rules refuse FIPS and dual-stack with a custom endpoint ("FIPS and
+/// custom endpoint are not supported"): say so when the server is created, not at its
+/// first query.
+fn check_custom_endpoint(
+    endpoint_url: Option<&Given>,
+    variants: [(&str, Option<bool>, &str); 2],
+) -> Result<(), FdwError> {
+    let Some(endpoint_url) = endpoint_url else {
+        return Ok(());
+    };
+    match variants.iter().find(|(_, on, _)| *on == Some(true)) {
+        Some((name, _, variant)) => Err(endpoint_url.locate(
+            FdwError::new(
+                SqlState::InvalidOptionName,
+                format!(
+                    "options \"endpoint_url\" and \"{name}\" cannot be combined: a custom endpoint has no {variant} variant"
+                ),
+            )
+            .with_hint(format!(
+                "Give the {variant} endpoint itself as endpoint_url, or leave endpoint_url out to have the SDK choose the region's {variant} endpoint."
+            )),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn parse_assume_role(

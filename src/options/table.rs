@@ -79,6 +79,11 @@ pub(super) const VALID_OPTIONS: &[OptionSpec] = &[
         secret: false,
     },
     OptionSpec {
+        name: "ignore_error_messages",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
         name: "access_key",
         catalog: Catalog::Server,
         secret: true,
@@ -115,6 +120,16 @@ pub(super) const VALID_OPTIONS: &[OptionSpec] = &[
     },
     OptionSpec {
         name: "instance_metadata",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "use_fips_endpoint",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "use_dualstack_endpoint",
         catalog: Catalog::Server,
         secret: false,
     },

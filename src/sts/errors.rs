@@ -41,6 +41,21 @@ pub(super) fn timed_out(timeout: Duration, endpoint: &str) -> FdwError {
     .with_remedy(Remedy::RaiseTimeout)
 }
 
+/// No endpoint for the settings: the SDK's endpoint rules refused them (`why`, in its words:
+/// FIPS or dual-stack with a custom endpoint, a region that is no host label, a partition
+/// without that variant), so no request was sent.
+pub(super) fn no_endpoint(region: &str, why: &str) -> FdwError {
+    FdwError::new(
+        SqlState::UnableToEstablishConnection,
+        format!("no STS endpoint for region {region}: {why}"),
+    )
+    .with_hint(
+        "A custom endpoint (endpoint_url, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_STS) has no FIPS or dual-stack \
+         variant: turn off use_fips_endpoint and use_dualstack_endpoint (or AWS_USE_FIPS_ENDPOINT and \
+         AWS_USE_DUALSTACK_ENDPOINT), or leave the custom endpoint out; else check the region.",
+    )
+}
+
 /// What aws-config's errors about a `credential_process` all say; they may quote the
 /// process's output, which only trusted users may see.
 const PROCESS_MARK: &str = "external process";
@@ -226,7 +241,7 @@ fn explain_credentials_error(
             "ValidationError" => "Check role_arn, role_session_name and duration_seconds (at most the role's maximum session duration).",
             _ => "See the AWS error in the detail.",
         };
-        let explained = FdwError::new(
+        let mut explained = FdwError::new(
             SqlState::UnableToEstablishConnection,
             format!("could not assume role {} ({code})", role.role_arn),
         )
@@ -236,6 +251,9 @@ fn explain_credentials_error(
         ))
         .with_hint(hint)
         .with_aws_code(code);
+        if let Some(message) = assume_error.message() {
+            explained = explained.with_aws_message(message);
+        }
         return match remedy {
             Some(remedy) => explained.with_remedy(remedy),
             None => explained,
@@ -359,10 +377,13 @@ fn explain_service_error(error: &GetCallerIdentityError, endpoint: &str) -> FdwE
         _ if summary.starts_with("STS") => SqlState::FdwError,
         _ => SqlState::UnableToEstablishConnection,
     };
-    let explained = FdwError::new(state, format!("{summary} ({code})"))
+    let mut explained = FdwError::new(state, format!("{summary} ({code})"))
         .with_detail(format!("{detail} (endpoint {endpoint})"))
         .with_hint(hint)
         .with_aws_code(code);
+    if let Some(message) = error.message() {
+        explained = explained.with_aws_message(message);
+    }
     match code {
         "InvalidClientTokenId"
         | "UnrecognizedClientException"
@@ -438,7 +459,22 @@ mod tests {
             "the AWS credentials have expired (ExpiredToken)"
         );
         assert_eq!(explained.remedy.as_deref(), Some(&Remedy::RenewKeys));
+        assert_eq!(explained.aws_code.as_deref(), Some("ExpiredToken"));
+        // The message AWS sent, for ignore_error_messages.
+        assert_eq!(
+            explained.aws_message.as_deref(),
+            Some("The security token included in the request is expired")
+        );
         assert!(explained.hint.unwrap().contains("session_token"));
+        let silent = GetCallerIdentityError::generic(
+            aws_sdk_sts::error::ErrorMetadata::builder()
+                .code("AccessDenied")
+                .build(),
+        );
+        assert_eq!(
+            explain_service_error(&silent, "http://127.0.0.1:1").aws_message,
+            None
+        );
     }
 }
 
@@ -664,11 +700,17 @@ mod tidy_tests {
                 );
                 if settings.server.assume_role.is_some() {
                     assert!(explained.message.starts_with("could not assume role"));
+                    assert_eq!(explained.aws_code.as_deref(), Some(code));
+                    assert_eq!(explained.aws_message.as_deref(), Some("why"));
                 }
                 assert_tidy(&explained);
             }
             assert_tidy(&timed_out(settings.server.timeout, endpoint));
         }
+        assert_tidy(&no_endpoint(
+            "us-east-1",
+            "Invalid Configuration: FIPS and custom endpoint are not supported",
+        ));
     }
 }
 
