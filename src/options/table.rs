@@ -118,6 +118,17 @@ pub(super) const VALID_OPTIONS: &[OptionSpec] = &[
         catalog: Catalog::Server,
         secret: false,
     },
+    // How requests leave the database server: the CAs trusted, the HTTP proxy.
+    OptionSpec {
+        name: "ca_bundle",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "proxy_url",
+        catalog: Catalog::Server,
+        secret: false,
+    },
     OptionSpec {
         name: "type",
         catalog: Catalog::Server,

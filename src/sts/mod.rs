@@ -7,6 +7,7 @@ mod client;
 mod credentials;
 mod errors;
 mod http;
+mod transport;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
@@ -24,6 +25,7 @@ use errors::{concerns_credentials, explain_sdk_error, timed_out, with_attempts};
 pub use client::{clear_clients, forget_client, MAX_POOLED_CLIENTS};
 pub use credentials::INSTANCE_METADATA_BUDGET;
 pub use http::MAX_RESPONSE_BYTES;
+pub use transport::CA_BUNDLE_VARIABLE;
 
 /// Steampipe's last resort, and STS's global endpoint region.
 pub const FALLBACK_REGION: &str = "us-east-1";
