@@ -92,6 +92,14 @@ pub struct ServerOptions {
     /// Whether answers are cached in the backend (`cache`), and for how long (`cache_ttl`).
     pub cache: bool,
     pub cache_ttl: Duration,
+    // How requests leave the database server (src/sts/transport.rs).
+    /// A PEM file of CA certificates trusted instead of the system's (`ca_bundle`, absolute,
+    /// superuser only: it reads the database server's files); else AWS_CA_BUNDLE.
+    pub ca_bundle: Option<String>,
+    /// The HTTP proxy every request but instance metadata's and container credentials' goes
+    /// through (`proxy_url`, http://host:port), instead of the environment's HTTPS_PROXY,
+    /// HTTP_PROXY, ALL_PROXY and NO_PROXY.
+    pub proxy_url: Option<String>,
 }
 
 /// AssumeRole parameters (`role_arn`, `role_session_name`, `external_id`, `duration_seconds`).
@@ -155,6 +163,8 @@ impl Default for ServerOptions {
             instance_metadata: true,
             cache: true,
             cache_ttl: DEFAULT_CACHE_TTL,
+            ca_bundle: None,
+            proxy_url: None,
         }
     }
 }
@@ -217,6 +227,16 @@ pub fn validate(
     }
     match catalog {
         Catalog::Server => match parse_server_kind(options)? {
+            ServerKind::Connection(server) if server.ca_bundle.is_some() && !is_superuser => {
+                Err(FdwError::new(
+                    SqlState::InsufficientPrivilege,
+                    "only a superuser may set ca_bundle",
+                )
+                .with_hint(
+                    "ca_bundle makes the database server read a file of its own. Ask a superuser to set it, \
+                     or to set AWS_CA_BUNDLE in the database server's environment.",
+                ))
+            }
             ServerKind::Connection(server) if server.keys.is_some() => {
                 if !is_superuser {
                     return Err(FdwError::new(

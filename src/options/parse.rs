@@ -5,9 +5,9 @@ use std::time::Duration;
 use super::patterns::MessagePatterns;
 use super::table::{check_known, AGGREGATOR_OPTIONS};
 use super::values::{
-    check_endpoint_url, check_key_text, find, invalid_value, is_role_arn, parse_bool,
-    parse_duration, parse_error_codes, parse_millis, parse_region, parse_region_patterns,
-    parse_timeout,
+    check_ca_bundle, check_endpoint_url, check_key_text, check_proxy_url, find, invalid_value,
+    is_role_arn, parse_bool, parse_duration, parse_error_codes, parse_millis, parse_region,
+    parse_region_patterns, parse_timeout,
 };
 use super::{
     AssumeRole, Catalog, ColumnOptions, ServerKind, ServerOptions, StaticKeys, UserMappingOptions,
@@ -228,6 +228,9 @@ pub fn parse_server(options: &[(String, String)]) -> Result<ServerOptions, FdwEr
                         }
                     }
                 }
+                // How requests leave the database server.
+                "ca_bundle" => parsed.ca_bundle = Some(check_ca_bundle(value)?),
+                "proxy_url" => parsed.proxy_url = Some(check_proxy_url(value)?),
                 // Checked here for the line; as pairs below.
                 "access_key" | "secret_key" | "session_token" => check_key_text(&given.name, value)?,
                 // role_arn, role_session_name, external_id, duration_seconds: together below.

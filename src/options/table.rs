@@ -123,6 +123,17 @@ pub(super) const VALID_OPTIONS: &[OptionSpec] = &[
         catalog: Catalog::Server,
         secret: false,
     },
+    // How requests leave the database server: the CAs trusted, the HTTP proxy.
+    OptionSpec {
+        name: "ca_bundle",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "proxy_url",
+        catalog: Catalog::Server,
+        secret: false,
+    },
     OptionSpec {
         name: "use_fips_endpoint",
         catalog: Catalog::Server,

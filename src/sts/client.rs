@@ -18,7 +18,8 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
 use super::credentials::ambient_credentials;
-use super::http::http_client_for;
+use super::http::transport_for;
+use super::transport::TransportConfig;
 use super::{resolve_region, ConnectionSettings};
 
 /// Records the expiry of the credentials a provider hands out, so that cached identities
@@ -165,6 +166,8 @@ async fn build_client(settings: &ConnectionSettings, region: Region) -> PooledCl
         .connect_timeout(server.connect_timeout)
         .operation_timeout(server.timeout)
         .build();
+    // The environment's part (AWS_CA_BUNDLE, proxies) is read as the client is built.
+    let transport = TransportConfig::for_server(server);
     let source_credentials = match &settings.keys {
         Some(keys) => SharedCredentialsProvider::new(Credentials::new(
             keys.access_key_id.clone(),
@@ -173,7 +176,7 @@ async fn build_client(settings: &ConnectionSettings, region: Region) -> PooledCl
             None,
             "aws_sts_keys",
         )),
-        None => ambient_credentials(server, &region, &timeouts),
+        None => ambient_credentials(server, &region, &timeouts, &transport),
     };
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region.clone())
@@ -183,7 +186,7 @@ async fn build_client(settings: &ConnectionSettings, region: Region) -> PooledCl
                 .with_max_attempts(server.max_attempts)
                 .with_initial_backoff(server.min_retry_delay),
         )
-        .http_client(http_client_for(server))
+        .http_client(transport_for(&transport))
         .credentials_provider(source_credentials);
     // The endpoint: the loader and aws-sdk-sts's config builder read AWS_ENDPOINT_URL_STS,
     // AWS_ENDPOINT_URL, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS, AWS_USE_FIPS_ENDPOINT,

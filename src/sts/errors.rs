@@ -11,6 +11,7 @@ use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
 use super::ambient::Ambient;
 use super::credentials::INSTANCE_METADATA_BUDGET;
 use super::http::{human_size, AnswerTooLarge, MAX_RESPONSE_BYTES};
+use super::transport::{ProxyFailure, TransportError, CA_BUNDLE_VARIABLE};
 use super::{human_duration, ConnectionSettings};
 use crate::error::{FdwError, Remedy, SqlState};
 
@@ -139,6 +140,8 @@ pub(super) fn explain_sdk_error(
             None => endpoint,
         };
         answer_too_large(too_large, from)
+    } else if let Some(transport) = find_in_chain::<TransportError>(&error) {
+        explain_transport_error(transport, settings)
     } else if let Some(credentials_error) = credentials_error {
         explain_credentials_error(credentials_error, settings, &chain, endpoint, ambient)
     } else {
@@ -211,6 +214,138 @@ fn answer_too_large(too_large: &AnswerTooLarge, from: &str) -> FdwError {
     )
     .with_detail(detail)
     .with_hint("An STS answer is a few KiB: check that endpoint_url points at an STS endpoint, not at a download or a proxy that answers with something else.")
+}
+
+/// A CA bundle, a certificate or a proxy stood in the way; none of them is retried but an
+/// unreachable proxy (as an unreachable endpoint is).
+fn explain_transport_error(error: &TransportError, settings: &ConnectionSettings) -> FdwError {
+    let unreachable =
+        |message: String| FdwError::new(SqlState::UnableToEstablishConnection, message);
+    match error {
+        TransportError::CaBundle { .. } => unreachable(error.to_string()).with_hint(format!(
+            "Name a PEM file of CA certificates that aws_sts can read, in ca_bundle or in \
+             {CA_BUNDLE_VARIABLE}; without either, the system's CAs are trusted."
+        )),
+        TransportError::Tls {
+            origin,
+            host,
+            proxy,
+            trust,
+            error: tls,
+            ..
+        } => {
+            let problem = certificate_problem(tls, host);
+            let mut detail = format!("rustls: {tls}.");
+            if problem.is_some() {
+                detail.push_str(&format!(" Trusted: {trust}."));
+            }
+            if let Some(proxy) = proxy {
+                detail.push_str(&format!(" The connection went through proxy {proxy}."));
+            }
+            detail.push_str(match problem {
+                Some(_) => " Not retried: another attempt would meet the same certificate.",
+                None => " Not retried: another attempt would meet the same answer.",
+            });
+            let Some((code, what)) = problem else {
+                return unreachable(format!("the TLS handshake with {origin} failed"))
+                    .with_detail(detail)
+                    .with_hint(
+                        "Check that the endpoint speaks HTTPS (write endpoint_url with http:// for \
+                         one that does not) and accepts TLS 1.2 or 1.3.",
+                    );
+            };
+            let hint = match code {
+                "UnknownIssuer" => format!(
+                    "If {host}'s certificate comes from a private CA (or a proxy that inspects \
+                     TLS), name that CA's PEM file in ca_bundle, or in {CA_BUNDLE_VARIABLE} in \
+                     the environment."
+                ),
+                "Expired" | "NotValidYet" => "Have the endpoint's certificate renewed, or check \
+                     this machine's clock; ca_bundle only chooses the CAs trusted."
+                    .to_string(),
+                "NotValidForName" => format!(
+                    "Give endpoint_url a host name the certificate lists (see the detail), or have \
+                     the certificate issued for {host}; ca_bundle only chooses the CAs trusted."
+                ),
+                _ => format!(
+                    "Check the endpoint's certificate, and the CAs trusted (ca_bundle, \
+                     {CA_BUNDLE_VARIABLE})."
+                ),
+            };
+            unreachable(format!("the certificate of {origin} {what} ({code})"))
+                .with_detail(detail)
+                .with_hint(hint)
+        }
+        TransportError::Proxy {
+            named_by, failure, ..
+        } => {
+            let message = match failure {
+                ProxyFailure::Timeout => format!(
+                    "{error} (the connect_timeout of {})",
+                    human_duration(settings.server.connect_timeout)
+                ),
+                _ => error.to_string(),
+            };
+            let check = if *named_by == "proxy_url" {
+                "Check proxy_url".to_string()
+            } else {
+                format!("Check {named_by} in the environment (or list the host in NO_PROXY)")
+            };
+            let hint = match failure {
+                ProxyFailure::Connect | ProxyFailure::Timeout => {
+                    format!("{check}, and that the proxy runs and is reachable.")
+                }
+                ProxyFailure::TunnelRefused | ProxyFailure::Tunnel => format!(
+                    "{check}; the proxy must allow CONNECT to the endpoint's host and port."
+                ),
+                ProxyFailure::AuthenticationRequired => format!(
+                    "Give the proxy's credentials in {} in the environment \
+                     (http://user:password@host:port); proxy_url takes none.",
+                    if *named_by == "proxy_url" {
+                        "HTTPS_PROXY"
+                    } else {
+                        named_by
+                    }
+                ),
+                ProxyFailure::Unusable => format!(
+                    "aws_sts talks to a proxy in plain HTTP (HTTPS requests go through a CONNECT \
+                     tunnel): give an http:// URL in {named_by}, or set proxy_url."
+                ),
+            };
+            let mut explained = unreachable(message).with_hint(hint);
+            if let Some(cause) = std::error::Error::source(error) {
+                explained = explained.with_detail(describe_chain(cause));
+            }
+            explained
+        }
+    }
+}
+
+/// What is wrong with a rejected certificate, and rustls' name for it; `None` when the
+/// handshake failed for another reason.
+fn certificate_problem(error: &rustls::Error, host: &str) -> Option<(&'static str, String)> {
+    use rustls::CertificateError as Problem;
+    let rustls::Error::InvalidCertificate(problem) = error else {
+        return None;
+    };
+    Some(match problem {
+        Problem::UnknownIssuer => ("UnknownIssuer", "is not issued by a trusted CA".into()),
+        Problem::Expired | Problem::ExpiredContext { .. } => ("Expired", "has expired".into()),
+        Problem::NotValidYet | Problem::NotValidYetContext { .. } => {
+            ("NotValidYet", "is not valid yet".into())
+        }
+        Problem::NotValidForName | Problem::NotValidForNameContext { .. } => (
+            "NotValidForName",
+            format!("is not valid for the name {host}"),
+        ),
+        Problem::Revoked => ("Revoked", "has been revoked".into()),
+        Problem::BadSignature => ("BadSignature", "has a bad signature".into()),
+        Problem::BadEncoding => ("BadEncoding", "could not be parsed".into()),
+        Problem::InvalidPurpose | Problem::InvalidPurposeContext { .. } => {
+            ("InvalidPurpose", "is not meant for a TLS server".into())
+        }
+        _ => ("InvalidCertificate", "was rejected".into()),
+    })
 }
 
 /// Why credentials could not be had: no source had any, AssumeRole failed (with its AWS
@@ -706,6 +841,115 @@ mod tidy_tests {
                 assert_tidy(&explained);
             }
             assert_tidy(&timed_out(settings.server.timeout, endpoint));
+            for error in transport_errors() {
+                assert_tidy(&with_attempts(
+                    explain_sdk_error(
+                        SdkError::dispatch_failure(ConnectorError::user(Box::new(error))),
+                        &settings,
+                        endpoint,
+                        &Ambient::default(),
+                    ),
+                    1,
+                    9,
+                ));
+            }
+        }
+    }
+
+    /// Every transport error, each way the messages tell apart.
+    fn transport_errors() -> Vec<TransportError> {
+        use rustls::CertificateError;
+        let tls = |error: rustls::Error, proxy: Option<&str>| TransportError::Tls {
+            origin: "https://sts.example.com".into(),
+            host: "sts.example.com".into(),
+            proxy: proxy.map(str::to_string),
+            trust: "the system's CAs".into(),
+            error,
+            cause: Box::new(ConnectorError::io("handshake".into())),
+        };
+        let mut errors = vec![TransportError::CaBundle {
+            path: "/etc/ssl/ca.pem".into(),
+            named_by: "ca_bundle",
+            problem: "it holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+        }];
+        for problem in [
+            CertificateError::UnknownIssuer,
+            CertificateError::Expired,
+            CertificateError::NotValidYet,
+            CertificateError::NotValidForName,
+            CertificateError::Revoked,
+            CertificateError::BadSignature,
+            CertificateError::BadEncoding,
+            CertificateError::InvalidPurpose,
+            CertificateError::UnhandledCriticalExtension,
+        ] {
+            errors.push(tls(rustls::Error::InvalidCertificate(problem), None));
+        }
+        errors.push(tls(
+            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
+            Some("http://proxy:3128 (HTTPS_PROXY)"),
+        ));
+        errors.push(tls(
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+            None,
+        ));
+        for failure in [
+            ProxyFailure::Connect,
+            ProxyFailure::Timeout,
+            ProxyFailure::TunnelRefused,
+            ProxyFailure::AuthenticationRequired,
+            ProxyFailure::Tunnel,
+            ProxyFailure::Unusable,
+        ] {
+            for named_by in ["proxy_url", "https_proxy"] {
+                errors.push(TransportError::Proxy {
+                    proxy: "http://proxy:3128".into(),
+                    named_by,
+                    target: "sts.example.com:443".into(),
+                    failure,
+                    cause: (failure != ProxyFailure::Unusable)
+                        .then(|| Box::new(ConnectorError::io("refused".into()))),
+                });
+            }
+        }
+        errors
+    }
+
+    #[test]
+    fn transport_errors_say_what_stood_in_the_way() {
+        let settings = ConnectionSettings::new(ServerOptions::default(), None);
+        let explain = |error: TransportError| {
+            explain_sdk_error(
+                SdkError::dispatch_failure(ConnectorError::user(Box::new(error))),
+                &settings,
+                "https://sts.example.com",
+                &Ambient::default(),
+            )
+        };
+        let messages: Vec<String> = transport_errors()
+            .into_iter()
+            .map(|error| {
+                let explained = explain(error);
+                assert_eq!(explained.state, SqlState::UnableToEstablishConnection);
+                assert_remedied(&explained);
+                explained.message
+            })
+            .collect();
+        for expected in [
+            "could not use the CA bundle /etc/ssl/ca.pem (ca_bundle): it holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            "the certificate of https://sts.example.com is not issued by a trusted CA (UnknownIssuer)",
+            "the certificate of https://sts.example.com has expired (Expired)",
+            "the certificate of https://sts.example.com is not valid yet (NotValidYet)",
+            "the certificate of https://sts.example.com is not valid for the name sts.example.com (NotValidForName)",
+            "the certificate of https://sts.example.com was rejected (InvalidCertificate)",
+            "the TLS handshake with https://sts.example.com failed",
+            "could not connect to proxy http://proxy:3128 (proxy_url)",
+            "could not connect to sts.example.com:443 through proxy http://proxy:3128 (https_proxy) in time (the connect_timeout of 3s)",
+            "proxy http://proxy:3128 (proxy_url) refused to open a tunnel to sts.example.com:443",
+            "proxy http://proxy:3128 (https_proxy) requires authentication (407)",
+            "https_proxy names a proxy aws_sts cannot use: http://proxy:3128",
+        ] {
+            assert!(messages.iter().any(|message| message == expected), "{expected}: {messages:#?}");
         }
         assert_tidy(&no_endpoint(
             "us-east-1",

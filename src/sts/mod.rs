@@ -8,6 +8,7 @@ mod credentials;
 mod endpoint;
 mod errors;
 mod http;
+mod transport;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
@@ -27,6 +28,7 @@ pub use client::{clear_clients, forget_client, MAX_POOLED_CLIENTS};
 pub use credentials::INSTANCE_METADATA_BUDGET;
 pub use endpoint::{EndpointSource, ResolvedEndpoint};
 pub use http::MAX_RESPONSE_BYTES;
+pub use transport::CA_BUNDLE_VARIABLE;
 
 /// Steampipe's last resort, and STS's global endpoint region.
 pub const FALLBACK_REGION: &str = "us-east-1";
