@@ -98,15 +98,6 @@ fn ambient_files() -> SharedFiles {
     )
 }
 
-fn query_arn(client: &mut postgres::Client, schema: &str) -> Result<String, postgres::Error> {
-    client
-        .query_one(
-            &format!("SELECT arn FROM {schema}.aws_sts_caller_identity"),
-            &[],
-        )
-        .map(|row| row.get(0))
-}
-
 #[test]
 fn a_server_owner_who_is_not_a_superuser_cannot_send_ambient_credentials() {
     let _files = FILES

@@ -9,15 +9,6 @@ use std::time::{Duration, Instant};
 use common::faults::{Fault, FaultServer};
 use common::*;
 
-fn query_arn(client: &mut postgres::Client, schema: &str) -> Result<String, postgres::Error> {
-    client
-        .query_one(
-            &format!("SELECT arn FROM {schema}.aws_sts_caller_identity"),
-            &[],
-        )
-        .map(|row| row.get(0))
-}
-
 fn plan(client: &mut postgres::Client, schema: &str) -> String {
     client
         .query(

@@ -8,8 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use aws_sts::error::{FdwError, SqlState};
-use aws_sts::options::parse_server;
 use aws_sts::sts::{get_caller_identity, Answer, ConnectionSettings, MAX_RESPONSE_BYTES};
+use common::connection_settings;
 use common::faults::{Fault, FaultServer, Framing, FAULT_ARN};
 
 /// The most an endpoint may get written before the client stops reading: the limit, plus
@@ -31,11 +31,7 @@ fn settings(url: &str, extra: &[(&str, &str)]) -> ConnectionSettings {
         ("secret_key", "limits-secret"),
     ];
     options.extend_from_slice(extra);
-    let options: Vec<(String, String)> = options
-        .iter()
-        .map(|(name, value)| (name.to_string(), value.to_string()))
-        .collect();
-    ConnectionSettings::new(parse_server(&options).expect("valid options"), None)
+    connection_settings(&options)
 }
 
 /// The process's peak resident memory so far (VmHWM), in KiB.

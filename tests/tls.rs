@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use aws_sts::error::{FdwError, SqlState};
 use aws_sts::options::parse_server;
 use aws_sts::sts::{clear_clients, get_caller_identity, Answer, ConnectionSettings};
+use common::connection_settings;
 use common::faults::{Fault, FaultServer, FAULT_ARN};
 use common::proxy::ConnectProxy;
 use common::tls::{Pki, TlsEndpoint, TlsMoto, Validity, STUB_ARN};
@@ -96,11 +97,7 @@ fn settings(extra: &[(&str, &str)]) -> ConnectionSettings {
         ("secret_key", "tls-tests-secret"),
     ];
     options.extend_from_slice(extra);
-    let options: Vec<(String, String)> = options
-        .iter()
-        .map(|(name, value)| (name.to_string(), value.to_string()))
-        .collect();
-    ConnectionSettings::new(parse_server(&options).expect("valid options"), None)
+    connection_settings(&options)
 }
 
 fn call(settings: &ConnectionSettings) -> (Result<Answer, FdwError>, Duration) {

@@ -50,6 +50,28 @@ pub fn proc_status_kib(pid: i32, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
+/// The ARN a scan of `<schema>.aws_sts_caller_identity` answers, or its error.
+pub fn query_arn(client: &mut postgres::Client, schema: &str) -> Result<String, postgres::Error> {
+    client
+        .query_one(
+            &format!("SELECT arn FROM {schema}.aws_sts_caller_identity"),
+            &[],
+        )
+        .map(|row| row.get(0))
+}
+
+/// Connection settings parsed from server options, as the validator would take them.
+pub fn connection_settings(options: &[(&str, &str)]) -> aws_sts::sts::ConnectionSettings {
+    let options: Vec<(String, String)> = options
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    aws_sts::sts::ConnectionSettings::new(
+        aws_sts::options::parse_server(&options).expect("valid options"),
+        None,
+    )
+}
+
 /// The lines of `EXPLAIN <statement>`, joined.
 pub fn explain(client: &mut postgres::Client, statement: &str) -> String {
     client
