@@ -13,7 +13,8 @@ use hcl_edit::Span;
 use crate::error::{FdwError, SqlState};
 
 /// One config key turned into a plain option: `name` is the option name, `value` its text
-/// ('a, b' for lists), `line` the 1-based line of the key in the config text.
+/// ('a, b' for lists; one per line for lists of regular expressions, which may hold
+/// commas), `line` the 1-based line of the key in the config text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigEntry {
     pub name: &'static str,
@@ -26,6 +27,8 @@ pub struct ConfigEntry {
 enum Shape {
     Text,
     TextList,
+    /// A list of regular expressions, given to the option one per line.
+    PatternList,
     /// A number, or a string holding one (Steampipe's docs show both).
     Number,
     Bool,
@@ -89,6 +92,11 @@ const CONFIG_KEYS: &[ConfigKey] = &[
         key: "ignore_error_codes",
         option: Some("ignore_error_codes"),
         shape: Shape::TextList,
+    },
+    ConfigKey {
+        key: "ignore_error_messages",
+        option: Some("ignore_error_messages"),
+        shape: Shape::PatternList,
     },
     ConfigKey {
         key: "assume_role_arn",
@@ -187,6 +195,26 @@ pub fn parse(text: &str) -> Result<Vec<ConfigEntry>, FdwError> {
     Ok(entries)
 }
 
+/// The keys a config sets, each with its line, their values unchecked; none when the text
+/// is not a config [`parse`] could read (it says why). For a front end that refuses some
+/// keys in its own words (SQLite and Steampipe's aggregator keys) before parsing.
+pub fn keys(text: &str) -> Vec<(String, usize)> {
+    let Ok(body) = hcl_edit::parser::parse_body(text) else {
+        return Vec::new();
+    };
+    let Ok(body) = connection_body(&body, text) else {
+        return Vec::new();
+    };
+    body.attributes()
+        .map(|attribute| {
+            (
+                attribute.key.as_str().to_string(),
+                line_of(text, attribute.span()),
+            )
+        })
+        .collect()
+}
+
 /// The attributes to read: the text itself, or the body of its only `connection` block.
 fn connection_body<'a>(body: &'a Body, text: &str) -> Result<&'a Body, FdwError> {
     let blocks: Vec<_> = body.blocks().collect();
@@ -267,6 +295,46 @@ fn literal_value(value: &Expression, spec: &ConfigKey, line: usize) -> Result<St
             }
             _ => Err(wrong_type("a list of strings, as [\"us-east-1\"]")),
         },
+        Shape::PatternList => {
+            let Expression::Array(items) = value else {
+                return Err(wrong_type(
+                    "a list of strings, as [\"^User: .* is not authorized\"]",
+                ));
+            };
+            let mut patterns = Vec::new();
+            for item in items.iter() {
+                let Expression::String(text) = item else {
+                    return Err(wrong_type("a list of strings"));
+                };
+                let pattern = text.value().trim();
+                if pattern.contains(['\n', '\r']) {
+                    return Err(config_error(
+                        line,
+                        format!("a pattern of key \"{}\" holds a line break", spec.key),
+                        "Write \\\\n in the HCL string for a pattern that matches a line break.",
+                    ));
+                }
+                if pattern.is_empty() {
+                    return Err(config_error(
+                        line,
+                        format!(
+                            "key \"{}\" holds an empty pattern, which would match every message",
+                            spec.key
+                        ),
+                        "Drop the empty string, or write \".*\" to ignore every AWS error.",
+                    ));
+                }
+                patterns.push(pattern.to_string());
+            }
+            if patterns.is_empty() {
+                return Err(config_error(
+                    line,
+                    format!("key \"{}\" is an empty list", spec.key),
+                    "List at least one value, or leave the key out.",
+                ));
+            }
+            Ok(patterns.join("\n"))
+        }
     }
 }
 
@@ -418,6 +486,40 @@ mod tests {
     }
 
     #[test]
+    fn ignore_error_messages_is_a_list_of_patterns_one_per_line() {
+        assert_eq!(
+            entries("\nignore_error_messages = [\"^User: .* is not authorized\", \"a, b{1,2}\"]"),
+            vec![(
+                "ignore_error_messages",
+                "^User: .* is not authorized\na, b{1,2}".into(),
+                2
+            )]
+        );
+        // HCL's escapes: \\d is the regex's \d.
+        assert_eq!(
+            entries(r#"ignore_error_messages = ["\\d{12}"]"#),
+            vec![("ignore_error_messages", r"\d{12}".into(), 1)]
+        );
+        let empty = error("ignore_error_messages = []");
+        assert_eq!(
+            empty.message,
+            "invalid value for option \"config\": line 1: key \"ignore_error_messages\" is an empty list"
+        );
+        let blank = error("profile = \"p\"\nignore_error_messages = [\"x\", \" \"]");
+        assert_eq!(
+            blank.message,
+            "invalid value for option \"config\": line 2: key \"ignore_error_messages\" holds an empty pattern, which would match every message"
+        );
+        let broken = error("ignore_error_messages = [\"a\\nb\"]");
+        assert!(broken.message.contains("line break"), "{}", broken.message);
+        let not_a_list = error("ignore_error_messages = \"x\"");
+        assert!(not_a_list.message.contains("must be a list of strings"));
+        for culprit in [&empty, &blank, &broken, &not_a_list] {
+            crate::error::assert_tidy(culprit);
+        }
+    }
+
+    #[test]
     fn partial_key_pairs_are_refused_without_echoing_them() {
         let half = error("access_key = \"AKIAEXAMPLE\"\nprofile = \"x\"");
         assert_eq!(half.state, SqlState::OptionNameNotFound);
@@ -429,6 +531,20 @@ mod tests {
         assert!(!format!("{token:?}").contains("tok-secret"));
         let wrong = error("secret_key = 12");
         assert!(!wrong.message.contains("12"));
+    }
+
+    #[test]
+    fn keys_are_listed_with_their_lines_values_unchecked() {
+        let keys = |text| super::keys(text);
+        assert_eq!(
+            keys("connection \"all\" {\n  type = \"aggregator\"\n  connections = [\"aws_*\"]\n}\n"),
+            vec![("type".to_string(), 2), ("connections".to_string(), 3)]
+        );
+        assert_eq!(
+            keys("profile = 12\nbogus = \"x\""),
+            vec![("profile".to_string(), 1), ("bogus".to_string(), 2)]
+        );
+        assert!(keys("regions = [").is_empty());
     }
 
     proptest::proptest! {

@@ -18,13 +18,6 @@ static FILES: Mutex<()> = Mutex::new(());
 const AMBIENT_KEY: &str = "AKIAAMBIENTCAPTURE01";
 const AMBIENT_SECRET: &str = "wJalrAmbientSecretOfTheDatabaseServer";
 
-/// The scratch cluster's HOME (tests/cluster.sh), where the AWS shared files live.
-fn cluster_home() -> String {
-    let scratch = std::env::var("AWS_STS_SCRATCH")
-        .unwrap_or_else(|_| format!("/tmp/aws_sts-scratch-{}", pg_port()));
-    format!("{scratch}/home")
-}
-
 /// The cluster's ~/.aws/credentials and ~/.aws/config, removed on drop.
 struct SharedFiles(Vec<String>);
 
@@ -239,22 +232,16 @@ fn explain_and_pruning_read_nothing_the_user_may_not_use() {
             moto = moto_endpoint()
         ))
         .unwrap();
-    let explain = |client: &mut postgres::Client, schema: &str, quals: &str| -> String {
-        client
-            .query(
-                &format!("EXPLAIN SELECT arn FROM {schema}.aws_sts_caller_identity {quals}"),
-                &[],
-            )
-            .unwrap()
-            .iter()
-            .map(|row| row.get::<_, String>(0))
-            .collect::<Vec<_>>()
-            .join("\n")
+    let plan_of = |client: &mut postgres::Client, schema: &str, quals: &str| {
+        explain(
+            client,
+            &format!("SELECT arn FROM {schema}.aws_sts_caller_identity {quals}"),
+        )
     };
     // The superuser's EXPLAIN reads the profile's region; the other user's reads nothing.
-    assert!(explain(&mut admin, "it_explained", "").contains("eu-north-1"));
+    assert!(plan_of(&mut admin, "it_explained", "").contains("eu-north-1"));
     let mut nobody = connect_as("it_nobody");
-    let plan = explain(&mut nobody, "it_explained", "");
+    let plan = plan_of(&mut nobody, "it_explained", "");
     assert!(!plan.contains("eu-north-1"), "{plan}");
     assert!(plan.contains("not usable by this user"), "{plan}");
 
@@ -266,9 +253,9 @@ fn explain_and_pruning_read_nothing_the_user_may_not_use() {
             &[],
         )
         .unwrap();
-    assert!(explain(&mut admin, "it_chain_cached", "").contains("AWS Cache: hit"));
+    assert!(plan_of(&mut admin, "it_chain_cached", "").contains("AWS Cache: hit"));
     admin.batch_execute("SET ROLE it_nobody").unwrap();
-    let plan = explain(&mut admin, "it_chain_cached", "");
+    let plan = plan_of(&mut admin, "it_chain_cached", "");
     assert!(!plan.contains("AWS Cache: hit"), "{plan}");
     // Pruning by the cached account would answer "no such account" with zero rows, telling
     // the user something of an identity they may not use; the member is refused instead.
@@ -279,11 +266,51 @@ fn explain_and_pruning_read_nothing_the_user_may_not_use() {
         )
         .unwrap_err();
     assert_eq!(db_error(&error).0, "42501", "{error}");
-    let plan = explain(
+    let plan = plan_of(
         &mut admin,
         "it_agg_cached",
         "WHERE account_id = '999999999999'",
     );
     assert!(plan.contains("+1 this user may not use"), "{plan}");
     admin.batch_execute("RESET ROLE").unwrap();
+}
+
+#[test]
+fn a_credential_process_output_is_for_superusers_only() {
+    let _files = FILES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _shared = SharedFiles::write(
+        "",
+        "[profile it_process]\ncredential_process = sh -c 'echo PROCESS-OUTPUT-LINE-ONE >&2; echo PROCESS-OUTPUT-LINE-TWO >&2; exit 1'\n",
+    );
+    let mut admin = connect();
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS it_process CASCADE; DROP SERVER IF EXISTS it_process CASCADE;
+             DROP ROLE IF EXISTS it_process_user; CREATE ROLE it_process_user LOGIN;
+             CREATE SERVER it_process FOREIGN DATA WRAPPER aws_sts OPTIONS (profile 'it_process', endpoint_url '{}');
+             CREATE SCHEMA it_process; IMPORT FOREIGN SCHEMA aws FROM SERVER it_process INTO it_process;
+             GRANT USAGE ON FOREIGN SERVER it_process TO it_process_user;
+             GRANT USAGE ON SCHEMA it_process TO it_process_user;
+             GRANT SELECT ON it_process.aws_sts_caller_identity TO it_process_user;
+             CREATE USER MAPPING FOR it_process_user SERVER it_process OPTIONS (ambient_credentials 'true');",
+            moto_endpoint()
+        ))
+        .unwrap();
+    // A superuser sees the first line the process printed, and no more.
+    let error = query_arn(&mut admin, "it_process").unwrap_err();
+    let (_, message, detail, _) = db_error(&error);
+    assert!(
+        detail.contains("PROCESS-OUTPUT-LINE-ONE"),
+        "{message} | {detail}"
+    );
+    assert!(!detail.contains("PROCESS-OUTPUT-LINE-TWO"), "{detail}");
+    // Anyone else sees none of it.
+    let mut user = connect_as("it_process_user");
+    let error = query_arn(&mut user, "it_process").unwrap_err();
+    let (_, message, detail, hint) = db_error(&error);
+    let shown = format!("{message} | {detail} | {hint}");
+    assert!(!shown.contains("PROCESS-OUTPUT"), "{shown}");
+    assert!(detail.contains("superusers only"), "{shown}");
 }

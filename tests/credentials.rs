@@ -508,13 +508,6 @@ fn retry_settings_from_config_drive_the_sdk() {
     assert_eq!(endpoint.request_count(), 3);
 }
 
-/// The scratch cluster's HOME (tests/cluster.sh), where the AWS shared files live.
-fn cluster_home() -> String {
-    let scratch = std::env::var("AWS_STS_SCRATCH")
-        .unwrap_or_else(|_| format!("/tmp/aws_sts-scratch-{}", pg_port()));
-    format!("{scratch}/home")
-}
-
 /// Writes the cluster's ~/.aws/config (readable by the postgres OS user); removed on drop.
 struct SharedConfig(String);
 

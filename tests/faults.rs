@@ -195,16 +195,6 @@ fn a_huge_deeply_nested_answer_neither_crashes_nor_hangs() {
     assert_eq!(server.request_count(), 1);
 }
 
-/// The backend's peak resident set (VmHWM), in KiB.
-fn vm_hwm_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 #[test]
 fn an_endless_answer_stops_at_the_limit_within_the_backends_memory() {
     use common::faults::Framing;
@@ -215,9 +205,9 @@ fn an_endless_answer_stops_at_the_limit_within_the_backends_memory() {
         let (mut client, server) = fresh(name, vec![], Fault::Endless(framing));
         let pid = backend_pid(&mut client);
         client.query_one("SELECT 1", &[]).unwrap();
-        let before = vm_hwm_kib(pid);
+        let before = proc_status_kib(pid, "VmHWM");
         let outcome = failing_scan(&mut client, name);
-        let growth = vm_hwm_kib(pid).saturating_sub(before);
+        let growth = proc_status_kib(pid, "VmHWM").saturating_sub(before);
         println!(
             "{name}: {:?}, peak +{growth} KiB, {} bytes written",
             outcome.elapsed,
@@ -357,11 +347,13 @@ fn tls_to_a_plain_port_is_a_clear_error() {
     fault_server(&mut client, "fault_tls", &https);
     let outcome = failing_scan(&mut client, "fault_tls");
     assert_eq!(outcome.code, "HV00N");
+    // A failed handshake is not retried: another attempt would meet the same answer.
     assert!(
         outcome
             .message
-            .contains(&format!("could not reach the STS endpoint {https}")),
+            .ends_with(&format!("the TLS handshake with {https} failed")),
         "{}",
         outcome.message
     );
+    assert_eq!(server.request_count(), 1);
 }

@@ -50,16 +50,6 @@ fn names(rows: &[postgres::Row]) -> Vec<String> {
     rows.iter().map(|row| row.get(0)).collect()
 }
 
-fn explain(client: &mut postgres::Client, statement: &str) -> String {
-    client
-        .query(&format!("EXPLAIN {statement}"), &[])
-        .unwrap()
-        .iter()
-        .map(|row| row.get::<_, String>(0))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[test]
 fn a_generic_plan_calls_only_the_member_the_parameter_names() {
     let mut client = connect();

@@ -6,16 +6,6 @@ mod common;
 
 use common::*;
 
-/// The backend's resident set, in KiB.
-fn vm_rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 #[test]
 fn altering_servers_and_mappings_does_not_grow_the_backend() {
     let mut client = connect();
@@ -23,7 +13,10 @@ fn altering_servers_and_mappings_does_not_grow_the_backend() {
     server_with_keys(
         &mut client,
         "it_pool",
-        &format!("endpoint_url '{}', cache 'false'", moto_endpoint()),
+        &format!(
+            "endpoint_url '{}', cache 'false', timeout '5000ms'",
+            moto_endpoint()
+        ),
         Some(&keys),
     );
     let pid = backend_pid(&mut client);
@@ -52,11 +45,11 @@ fn altering_servers_and_mappings_does_not_grow_the_backend() {
     for n in 0..60 {
         round(&mut client, n);
     }
-    let before = vm_rss_kib(pid);
+    let before = proc_status_kib(pid, "VmRSS");
     for n in 60..660 {
         round(&mut client, n);
     }
-    let after = vm_rss_kib(pid);
+    let after = proc_status_kib(pid, "VmRSS");
     let growth = after.saturating_sub(before);
     println!("VmRSS {before} KiB -> {after} KiB (+{growth} KiB) over 600 alterations");
     assert!(

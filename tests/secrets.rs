@@ -5,35 +5,42 @@ mod common;
 
 use common::*;
 
-/// Runs a statement that must fail, and checks that neither the error nor the server log
-/// shows the secret.
+/// What the server log has gained since `start` bytes (the log outlives a run).
+fn log_since(start: usize) -> String {
+    server_log().get(start..).unwrap_or_default().to_string()
+}
+
+/// Runs a statement that must fail, and checks that neither the error nor what the server
+/// log gained shows the secret.
 fn fails_without_logging(client: &mut postgres::Client, statement: &str, secret: &str) {
+    let start = server_log().len();
     let error = client.batch_execute(statement).unwrap_err();
     let (_, message, detail, hint) = db_error(&error);
     assert!(
         !format!("{message}{detail}{hint}").contains(secret),
         "{message} | {detail} | {hint}"
     );
-    let log = server_log();
+    let log = log_since(start);
     assert!(
         !log.contains(secret),
         "the secret of `{statement}` reached the server log"
     );
 }
 
-fn target_server(client: &mut postgres::Client) {
+/// A server to map users to; each test its own, as the tests run in parallel.
+fn target_server(client: &mut postgres::Client, name: &str) {
     client
-        .batch_execute(
-            "DROP SERVER IF EXISTS it_secret_target CASCADE;
-             CREATE SERVER it_secret_target FOREIGN DATA WRAPPER aws_sts",
-        )
+        .batch_execute(&format!(
+            "DROP SERVER IF EXISTS {name} CASCADE;
+             CREATE SERVER {name} FOREIGN DATA WRAPPER aws_sts"
+        ))
         .unwrap();
 }
 
 #[test]
 fn misspelt_key_options_stay_out_of_the_log() {
     let mut client = connect();
-    target_server(&mut client);
+    target_server(&mut client, "it_secret_target");
     for (index, (key_name, secret_name)) in [
         ("acess_key", "secretkey"),
         ("access_key", "secret_access_key"),
@@ -64,11 +71,11 @@ fn misspelt_key_options_stay_out_of_the_log() {
 #[test]
 fn key_statements_inside_plpgsql_stay_out_of_the_log() {
     let mut client = connect();
-    target_server(&mut client);
+    target_server(&mut client, "it_secret_plpgsql");
     let secret = "wJalrPlpgsqlSecretMustNotBeLoggedInContext";
     remember_secret(secret);
     let mapping = format!(
-        "CREATE USER MAPPING FOR CURRENT_USER SERVER it_secret_target OPTIONS (access_key ''AKIAPLPGSQL'', secret_key ''{secret}'', session_token ''x y'')"
+        "CREATE USER MAPPING FOR CURRENT_USER SERVER it_secret_plpgsql OPTIONS (access_key ''AKIAPLPGSQL'', secret_key ''{secret}'', session_token ''x y'')"
     );
     // A DO block, EXECUTE of a string, and a function that runs the statement.
     fails_without_logging(
@@ -84,7 +91,7 @@ fn key_statements_inside_plpgsql_stay_out_of_the_log() {
         .unwrap();
     fails_without_logging(
         &mut client,
-        &format!("SELECT it_secret_fn('{}')", mapping.replace("''", "''''")),
+        &format!("SELECT it_secret_fn('{mapping}')"),
         secret,
     );
     // A misspelt key inside PL/pgSQL, and a warning (server keys by a superuser) inside it.
@@ -93,12 +100,13 @@ fn key_statements_inside_plpgsql_stay_out_of_the_log() {
     fails_without_logging(
         &mut client,
         &format!(
-            "DO $$ BEGIN EXECUTE 'CREATE USER MAPPING FOR CURRENT_USER SERVER it_secret_target OPTIONS (acess_key ''AKIAX'', secretkey ''{misspelt}'')'; END $$"
+            "DO $$ BEGIN EXECUTE 'CREATE USER MAPPING FOR CURRENT_USER SERVER it_secret_plpgsql OPTIONS (acess_key ''AKIAX'', secretkey ''{misspelt}'')'; END $$"
         ),
         misspelt,
     );
     let warned = "wJalrPlpgsqlServerKeyWarnedMustNotBeLogged";
     remember_secret(warned);
+    let start = server_log().len();
     client
         .batch_execute(&format!(
             "DROP SERVER IF EXISTS it_secret_warned CASCADE;
@@ -107,7 +115,7 @@ fn key_statements_inside_plpgsql_stay_out_of_the_log() {
         ))
         .unwrap();
     assert!(
-        !server_log().contains(warned),
+        !log_since(start).contains(warned),
         "the WARNING's CONTEXT carried the key"
     );
 }

@@ -10,6 +10,7 @@
 
 mod settings;
 mod vtab;
+mod words;
 
 use std::ffi::{c_char, c_int};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -94,9 +95,7 @@ fn configure(state: &SharedState, context: &Context<'_>) -> Result<String> {
         return Ok(settings::describe(&settings::default_settings()));
     };
     let parsed = settings::settings_from_config(&config).map_err(|error| {
-        Error::UserFunctionError(
-            format!("aws_sts_configure: {}", settings::error_text(&error)).into(),
-        )
+        Error::UserFunctionError(format!("aws_sts_configure: {}", words::error_text(&error)).into())
     })?;
     let summary = settings::describe(&parsed);
     settings::configure(state, Some(parsed));

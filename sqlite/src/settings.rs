@@ -7,10 +7,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
 use aws_sts::cache::IdentityCache;
-use aws_sts::error::{FdwError, Remedy, SqlState};
+use aws_sts::error::{FdwError, SqlState};
 use aws_sts::options::{parse_server, ServerOptions};
 use aws_sts::row::CallerIdentity;
 use aws_sts::sts::{get_caller_identity, ConnectionSettings};
+
+use crate::words;
 
 /// Steampipe's SQLite extensions name their one connection "aws".
 pub const DEFAULT_CONNECTION_NAME: &str = "aws";
@@ -31,8 +33,10 @@ pub fn settings_from_config(hcl: &str) -> Result<ConnectionSettings, FdwError> {
 }
 
 /// Parses server options as the Postgres extension's `CREATE SERVER ... OPTIONS` takes them
-/// (`config` among them).
+/// (`config` among them), less those that do not apply to SQLite (aggregators, user
+/// mappings, foreign table columns).
 pub fn settings_from_options(options: &[(String, String)]) -> Result<ConnectionSettings, FdwError> {
+    words::check_applies(options)?;
     parse_server(options).map(settings_for)
 }
 
@@ -158,70 +162,9 @@ fn caller_identity(
 /// The runtime's helper threads need no setup in SQLite (Postgres blocks signals there).
 fn no_thread_setup() {}
 
-/// An FdwError as one SQLite error message: the message, then the detail and hint on their
-/// own lines, as psql shows them. The core has already removed every secret.
-pub fn error_text(error: &FdwError) -> String {
-    let mut text = error.message.clone();
-    if let Some(detail) = &error.detail {
-        text.push_str("\nDETAIL: ");
-        text.push_str(detail);
-    }
-    // The core's hint speaks of user mappings; here keys come from the environment or
-    // aws_sts_configure.
-    let hint = error
-        .remedy
-        .as_deref()
-        .map(sqlite_hint)
-        .or(error.hint.clone());
-    if let Some(hint) = hint {
-        text.push_str("\nHINT: ");
-        text.push_str(&hint);
-    }
-    text
-}
-
-/// A credentials remedy in SQLite's terms.
-fn sqlite_hint(remedy: &Remedy) -> String {
-    match remedy {
-        Remedy::ProvideKeys => "Give credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) \
-             in the environment, or select aws_sts_configure('profile = \"...\"') or a config with \
-             access_key and secret_key."
-            .to_string(),
-        Remedy::RenewKeys => "Renew the temporary credentials (session token too): in the environment, \
-             or with aws_sts_configure and a config holding the new access_key, secret_key and session_token."
-            .to_string(),
-        Remedy::CheckKeys => "Check the keys: those given to aws_sts_configure, else AWS_ACCESS_KEY_ID, \
-             AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in the environment."
-            .to_string(),
-        Remedy::SsoLogin(profile) => format!("Sign in again: aws sso login --profile {profile}."),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn error_text_carries_message_detail_and_hint() {
-        let error = FdwError::new(SqlState::FdwError, "boom")
-            .with_detail("why")
-            .with_hint("fix");
-        assert_eq!(error_text(&error), "boom\nDETAIL: why\nHINT: fix");
-        assert_eq!(
-            error_text(&FdwError::new(SqlState::FdwError, "boom")),
-            "boom"
-        );
-        // Credentials advice is given in SQLite's terms, not Postgres's.
-        let missing = FdwError::new(
-            SqlState::UnableToEstablishConnection,
-            "no AWS credentials found",
-        )
-        .with_hint("Create a user mapping with keys")
-        .with_remedy(Remedy::ProvideKeys);
-        let text = error_text(&missing);
-        assert!(text.contains("aws_sts_configure"), "{text}");
-        assert!(!text.contains("user mapping"), "{text}");
-    }
 
     #[test]
     fn configuring_replaces_the_settings_and_forgets_the_cache() {

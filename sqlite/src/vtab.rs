@@ -16,12 +16,13 @@ use rusqlite::vtab::{
 use rusqlite::{Error, Result};
 
 use crate::settings::{self, SharedState, DEFAULT_CONNECTION_NAME};
+use crate::words;
 
 pub const MODULE_NAME: &str = aws_sts::row::TABLE_NAME;
 
 /// The module argument that names the connection (`sp_connection_name`); every other
 /// argument is a server option for the core's parser.
-const CONNECTION_NAME_ARGUMENT: &str = "connection_name";
+pub(crate) const CONNECTION_NAME_ARGUMENT: &str = "connection_name";
 
 /// Runs a callback body, turning a panic into an SQLite error: a panic must never unwind
 /// into SQLite's C frames (it would abort the host process).
@@ -122,7 +123,7 @@ unsafe impl<'vtab> VTab<'vtab> for CallerIdentityTable {
                 None
             } else {
                 let parsed = settings::settings_from_options(&options).map_err(|error| {
-                    Error::ModuleError(format!("{MODULE_NAME}: {}", settings::error_text(&error)))
+                    Error::ModuleError(format!("{MODULE_NAME}: {}", words::error_text(&error)))
                 })?;
                 Some(parsed)
             };
@@ -197,7 +198,7 @@ unsafe impl VTabCursor for CallerIdentityCursor {
                 Error::ModuleError(format!(
                     "{MODULE_NAME} (connection \"{}\"): {}",
                     self.connection_name,
-                    settings::error_text(&error)
+                    words::error_text(&error)
                 ))
             })?;
             self.row = identity.map(|identity| {

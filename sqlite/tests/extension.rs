@@ -375,3 +375,163 @@ fn the_seed_join_against_aws_iam_user() {
     assert_eq!(assumed, 1);
     assert!(seed_join("%assumed%").is_empty());
 }
+
+/// What only Postgres users understand; no error SQLite shows may say it.
+const POSTGRES_WORDS: [&str; 7] = [
+    "server option",
+    "user mapping",
+    "database server",
+    "ALTER SERVER",
+    "CREATE USER MAPPING",
+    "the server's",
+    "<server>",
+];
+
+fn assert_sqlite_words(what: &str, text: &str) {
+    for word in POSTGRES_WORDS {
+        assert!(
+            !text.to_lowercase().contains(&word.to_lowercase()),
+            "{what}: {word:?} in {text}"
+        );
+    }
+    assert!(
+        text.contains("HINT: ") || what.starts_with("option"),
+        "{what}: no hint in {text}"
+    );
+}
+
+/// The error of a scan of a table made with these module arguments.
+fn scan_error(connection: &Connection, name: &str, arguments: &str) -> String {
+    connection
+        .execute_batch(&format!(
+            "CREATE VIRTUAL TABLE {name} USING aws_sts_caller_identity({arguments})"
+        ))
+        .expect("create virtual table");
+    error_text(scan(connection, name).expect_err("the scan fails"))
+}
+
+#[test]
+fn sqlite_errors_speak_sqlite() {
+    let connection = connect();
+    let closed = format!("http://127.0.0.1:{}", closed_port());
+
+    // No credentials: a profile neither shared file defines (the environment's keys do not
+    // count for a named profile).
+    let text = scan_error(
+        &connection,
+        "nocreds",
+        &format!("profile='nope', endpoint_url='{closed}', max_error_retry_attempts='1'"),
+    );
+    assert!(
+        text.contains("no AWS credentials found: profile \"nope\" is not defined"),
+        "{text}"
+    );
+    assert!(text.contains("of the user running this process"), "{text}");
+    assert_sqlite_words("no credentials", &text);
+
+    // A timeout.
+    let hung = FaultServer::start(vec![], Fault::Hang);
+    let text = scan_error(
+        &connection,
+        "slow",
+        &format!(
+            "endpoint_url='{}', timeout='1s', max_error_retry_attempts='1'",
+            hung.url
+        ),
+    );
+    assert!(
+        text.contains("did not finish within the timeout of 1s"),
+        "{text}"
+    );
+    assert!(text.contains("raise the timeout module argument"), "{text}");
+    assert_sqlite_words("timeout", &text);
+
+    // An endpoint nothing listens on.
+    let text = scan_error(
+        &connection,
+        "unreachable",
+        &format!("endpoint_url='{closed}', max_error_retry_attempts='1'"),
+    );
+    assert!(text.contains("could not reach the STS endpoint"), "{text}");
+    assert!(text.contains("reachable from this process"), "{text}");
+    assert_sqlite_words("bad endpoint", &text);
+
+    // AssumeRole refused, with keys from the config as the source credentials.
+    let refusing = FaultServer::start(vec![], Fault::Error(403, "AccessDenied"));
+    configure(
+        &connection,
+        &format!(
+            "{}assume_role_arn = \"arn:aws:iam::123456789012:role/r\"\nmax_error_retry_attempts = 1\n",
+            keys_config(&refusing.url, "AKIASOURCE", "source-secret", None)
+        ),
+    )
+    .expect("configure");
+    let text = error_text(scan(&connection, "aws_sts_caller_identity").expect_err("refused"));
+    assert!(text.contains("could not assume role"), "{text}");
+    assert!(
+        text.contains("source credentials: the keys in the config"),
+        "{text}"
+    );
+    assert_sqlite_words("assume role", &text);
+
+    // Options that only the Postgres extension knows, as module arguments and in a config.
+    for (name, value) in [
+        ("type", "aggregator"),
+        ("connections", "aws_*"),
+        ("concurrency", "4"),
+        ("on_error", "skip"),
+        ("ambient_credentials", "true"),
+    ] {
+        let error = connection
+            .execute_batch(&format!(
+                "CREATE VIRTUAL TABLE agg_{name} USING aws_sts_caller_identity({name}='{value}')"
+            ))
+            .expect_err("does not apply");
+        let text = error_text(error);
+        assert!(
+            text.contains(&format!("option \"{name}\" does not apply to SQLite")),
+            "{text}"
+        );
+        assert_sqlite_words(&format!("option {name}"), &text);
+    }
+    let error = configure(
+        &connection,
+        "connection \"all\" {\n  type = \"aggregator\"\n  connections = [\"aws_*\"]\n}\n",
+    )
+    .expect_err("an aggregator config");
+    let text = error_text(error);
+    assert!(
+        text.contains("key \"type\" in config (line 2) does not apply to SQLite"),
+        "{text}"
+    );
+    assert_sqlite_words("aggregator config", &text);
+
+    // A setting given twice, half a key pair, a bad profile name, keys in the endpoint.
+    for (what, arguments, expected) in [
+        (
+            "twice",
+            "config='profile = \"a\"', profile='b'",
+            "is set both as a module argument and in config (line 1)",
+        ),
+        (
+            "half pair",
+            "access_key='AKIAHALF'",
+            "requires secret_key among the module arguments",
+        ),
+        ("profile", "profile='two words'", "for option \"profile\""),
+        (
+            "userinfo",
+            "endpoint_url='https://u:p@sts.amazonaws.com'",
+            "user information in the URL is not allowed",
+        ),
+    ] {
+        let error = connection
+            .execute_batch(&format!(
+                "CREATE VIRTUAL TABLE bad_args USING aws_sts_caller_identity({arguments})"
+            ))
+            .expect_err(what);
+        let text = error_text(error);
+        assert!(text.contains(expected), "{what}: {text}");
+        assert_sqlite_words(what, &text);
+    }
+}

@@ -4,6 +4,7 @@
 //! `(name, value)` pairs, so it is unit-tested without Postgres.
 
 mod parse;
+mod patterns;
 mod table;
 mod values;
 
@@ -19,6 +20,8 @@ use crate::error::{FdwError, SqlState};
 use table::{check_known, is_option_name, is_secret};
 
 pub use parse::{parse_column, parse_server, parse_server_kind, parse_user_mapping};
+pub use patterns::MessagePatterns;
+pub use table::{connection_option_names, AGGREGATOR_OPTIONS};
 pub use values::parse_duration;
 
 /// The catalog an option list belongs to (the validator's second argument).
@@ -63,6 +66,11 @@ pub struct ServerOptions {
     /// Steampipe's `regions`: a last hint for the region when nothing else names one.
     pub regions: Vec<String>,
     pub endpoint_url: Option<String>,
+    /// `use_fips_endpoint` and `use_dualstack_endpoint`; `None` leaves them to the
+    /// environment (AWS_USE_FIPS_ENDPOINT, AWS_USE_DUALSTACK_ENDPOINT) and the profile, as
+    /// the SDK does.
+    pub use_fips: Option<bool>,
+    pub use_dual_stack: Option<bool>,
     pub profile: Option<String>,
     /// Keys in the server's own options (superuser only; a user mapping's keys win).
     pub keys: Option<StaticKeys>,
@@ -77,11 +85,21 @@ pub struct ServerOptions {
     pub min_retry_delay: Duration,
     /// AWS error codes (glob patterns) that make the table empty instead of failing.
     pub ignore_error_codes: Vec<String>,
+    /// Regular expressions over the AWS error message that do the same.
+    pub ignore_error_messages: MessagePatterns,
     /// Whether the default chain may ask EC2 instance metadata (bounded to 1 s).
     pub instance_metadata: bool,
     /// Whether answers are cached in the backend (`cache`), and for how long (`cache_ttl`).
     pub cache: bool,
     pub cache_ttl: Duration,
+    // How requests leave the database server (src/sts/transport.rs).
+    /// A PEM file of CA certificates trusted instead of the system's (`ca_bundle`, absolute,
+    /// superuser only: it reads the database server's files); else AWS_CA_BUNDLE.
+    pub ca_bundle: Option<String>,
+    /// The HTTP proxy every request but instance metadata's and container credentials' goes
+    /// through (`proxy_url`, http://host:port), instead of the environment's HTTPS_PROXY,
+    /// HTTP_PROXY, ALL_PROXY and NO_PROXY.
+    pub proxy_url: Option<String>,
 }
 
 /// AssumeRole parameters (`role_arn`, `role_session_name`, `external_id`, `duration_seconds`).
@@ -108,14 +126,20 @@ impl ServerOptions {
         self.profile.is_some()
     }
 
-    /// Whether `error` carries an AWS error code listed in `ignore_error_codes`: the table
-    /// is then empty rather than the query failing.
+    /// Whether `error` carries an AWS error code listed in `ignore_error_codes`, or an AWS
+    /// error message that a pattern of `ignore_error_messages` matches: the table is then
+    /// empty rather than the query failing.
     pub fn ignores(&self, error: &FdwError) -> bool {
-        error.aws_code.as_deref().is_some_and(|code| {
+        let code_listed = error.aws_code.as_deref().is_some_and(|code| {
             self.ignore_error_codes
                 .iter()
                 .any(|pattern| aggregate::glob_match(pattern, code))
-        })
+        });
+        code_listed
+            || error
+                .aws_message
+                .as_deref()
+                .is_some_and(|message| self.ignore_error_messages.matches(message))
     }
 }
 
@@ -125,6 +149,8 @@ impl Default for ServerOptions {
             region: None,
             regions: Vec::new(),
             endpoint_url: None,
+            use_fips: None,
+            use_dual_stack: None,
             profile: None,
             keys: None,
             assume_role: None,
@@ -133,9 +159,12 @@ impl Default for ServerOptions {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             min_retry_delay: DEFAULT_MIN_RETRY_DELAY,
             ignore_error_codes: Vec::new(),
+            ignore_error_messages: MessagePatterns::default(),
             instance_metadata: true,
             cache: true,
             cache_ttl: DEFAULT_CACHE_TTL,
+            ca_bundle: None,
+            proxy_url: None,
         }
     }
 }
@@ -198,6 +227,16 @@ pub fn validate(
     }
     match catalog {
         Catalog::Server => match parse_server_kind(options)? {
+            ServerKind::Connection(server) if server.ca_bundle.is_some() && !is_superuser => {
+                Err(FdwError::new(
+                    SqlState::InsufficientPrivilege,
+                    "only a superuser may set ca_bundle",
+                )
+                .with_hint(
+                    "ca_bundle makes the database server read a file of its own. Ask a superuser to set it, \
+                     or to set AWS_CA_BUNDLE in the database server's environment.",
+                ))
+            }
             ServerKind::Connection(server) if server.keys.is_some() => {
                 if !is_superuser {
                     return Err(FdwError::new(
@@ -205,7 +244,8 @@ pub fn validate(
                         "only a superuser may put AWS keys in server options",
                     )
                     .with_hint(
-                        "Every user can read a server's options. Put the keys in a user mapping:                          CREATE USER MAPPING FOR CURRENT_USER SERVER <server> OPTIONS (access_key '...', secret_key '...').",
+                        "Every user can read a server's options. Put the keys in a user mapping: \
+                         CREATE USER MAPPING FOR CURRENT_USER SERVER <server> OPTIONS (access_key '...', secret_key '...').",
                     ));
                 }
                 Ok(vec![SERVER_KEYS_WARNING.to_string()])

@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
+use super::patterns::MessagePatterns;
 use super::table::{check_known, AGGREGATOR_OPTIONS};
 use super::values::{
-    check_endpoint_url, check_key_text, find, invalid_value, is_role_arn, parse_bool,
-    parse_duration, parse_error_codes, parse_millis, parse_region, parse_region_patterns,
-    parse_timeout,
+    check_ca_bundle, check_endpoint_url, check_key_text, check_proxy_url, find, invalid_value,
+    is_role_arn, parse_bool, parse_duration, parse_error_codes, parse_millis, parse_region,
+    parse_region_patterns, parse_timeout,
 };
 use super::{
     AssumeRole, Catalog, ColumnOptions, ServerKind, ServerOptions, StaticKeys, UserMappingOptions,
@@ -14,7 +15,7 @@ use super::{
 };
 use crate::aggregate::{self, AggregatorOptions, OnError};
 use crate::config;
-use crate::error::{FdwError, SqlState};
+use crate::error::{FdwError, Remedy, SqlState};
 
 /// Parses a server's options into a connection or an aggregator.
 pub fn parse_server_kind(options: &[(String, String)]) -> Result<ServerKind, FdwError> {
@@ -159,7 +160,8 @@ pub fn parse_server(options: &[(String, String)]) -> Result<ServerOptions, FdwEr
                             value,
                             "a profile name is not empty and has no spaces",
                             "Name a profile from the database server's ~/.aws/config or ~/.aws/credentials.",
-                        ));
+                        )
+                        .with_remedy(Remedy::NameProfile));
                     }
                     parsed.profile = Some(value.to_string());
                 }
@@ -192,6 +194,17 @@ pub fn parse_server(options: &[(String, String)]) -> Result<ServerOptions, FdwEr
                     }
                 }
                 "ignore_error_codes" => parsed.ignore_error_codes = parse_error_codes(value)?,
+                "ignore_error_messages" => parsed.ignore_error_messages = MessagePatterns::parse(value)?,
+                "use_fips_endpoint" => {
+                    parsed.use_fips = Some(parse_bool(value).ok_or_else(|| {
+                        invalid_value("use_fips_endpoint", value, "not a boolean", "Use 'true' or 'false'.")
+                    })?)
+                }
+                "use_dualstack_endpoint" => {
+                    parsed.use_dual_stack = Some(parse_bool(value).ok_or_else(|| {
+                        invalid_value("use_dualstack_endpoint", value, "not a boolean", "Use 'true' or 'false'.")
+                    })?)
+                }
                 "instance_metadata" => {
                     parsed.instance_metadata = parse_bool(value).ok_or_else(|| {
                         invalid_value("instance_metadata", value, "not a boolean", "Use 'true' or 'false'.")
@@ -215,6 +228,9 @@ pub fn parse_server(options: &[(String, String)]) -> Result<ServerOptions, FdwEr
                         }
                     }
                 }
+                // How requests leave the database server.
+                "ca_bundle" => parsed.ca_bundle = Some(check_ca_bundle(value)?),
+                "proxy_url" => parsed.proxy_url = Some(check_proxy_url(value)?),
                 // Checked here for the line; as pairs below.
                 "access_key" | "secret_key" | "session_token" => check_key_text(&given.name, value)?,
                 // role_arn, role_session_name, external_id, duration_seconds: together below.
@@ -226,6 +242,17 @@ pub fn parse_server(options: &[(String, String)]) -> Result<ServerOptions, FdwEr
     }
     let given = |name: &str| merged.iter().find(|given| given.name == name);
     let value = |name: &str| given(name).map(|given| given.value.as_str());
+    check_custom_endpoint(
+        given("endpoint_url"),
+        [
+            ("use_fips_endpoint", parsed.use_fips, "FIPS"),
+            (
+                "use_dualstack_endpoint",
+                parsed.use_dual_stack,
+                "dual-stack",
+            ),
+        ],
+    )?;
     parsed.keys = parse_keys(
         value("access_key"),
         value("secret_key"),
@@ -239,6 +266,32 @@ pub fn parse_server(options: &[(String, String)]) -> Result<ServerOptions, FdwEr
         given("duration_seconds"),
     )?;
     Ok(parsed)
+}
+
+/// The SDK's endpoint rules refuse FIPS and dual-stack with a custom endpoint ("FIPS and
+/// custom endpoint are not supported"): say so when the server is created, not at its
+/// first query.
+fn check_custom_endpoint(
+    endpoint_url: Option<&Given>,
+    variants: [(&str, Option<bool>, &str); 2],
+) -> Result<(), FdwError> {
+    let Some(endpoint_url) = endpoint_url else {
+        return Ok(());
+    };
+    match variants.iter().find(|(_, on, _)| *on == Some(true)) {
+        Some((name, _, variant)) => Err(endpoint_url.locate(
+            FdwError::new(
+                SqlState::InvalidOptionName,
+                format!(
+                    "options \"endpoint_url\" and \"{name}\" cannot be combined: a custom endpoint has no {variant} variant"
+                ),
+            )
+            .with_hint(format!(
+                "Give the {variant} endpoint itself as endpoint_url, or leave endpoint_url out to have the SDK choose the region's {variant} endpoint."
+            )),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn parse_assume_role(

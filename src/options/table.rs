@@ -79,6 +79,11 @@ pub(super) const VALID_OPTIONS: &[OptionSpec] = &[
         secret: false,
     },
     OptionSpec {
+        name: "ignore_error_messages",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
         name: "access_key",
         catalog: Catalog::Server,
         secret: true,
@@ -115,6 +120,27 @@ pub(super) const VALID_OPTIONS: &[OptionSpec] = &[
     },
     OptionSpec {
         name: "instance_metadata",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    // How requests leave the database server: the CAs trusted, the HTTP proxy.
+    OptionSpec {
+        name: "ca_bundle",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "proxy_url",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "use_fips_endpoint",
+        catalog: Catalog::Server,
+        secret: false,
+    },
+    OptionSpec {
+        name: "use_dualstack_endpoint",
         catalog: Catalog::Server,
         secret: false,
     },
@@ -211,4 +237,14 @@ pub(super) fn is_secret(name: &str) -> bool {
 }
 
 /// The options only an aggregator server takes.
-pub(super) const AGGREGATOR_OPTIONS: [&str; 4] = ["type", "connections", "concurrency", "on_error"];
+pub const AGGREGATOR_OPTIONS: [&str; 4] = ["type", "connections", "concurrency", "on_error"];
+
+/// The options of a server that is one AWS connection (not an aggregator), in the table's
+/// order: what a front end without aggregators or user mappings takes.
+pub fn connection_option_names() -> Vec<&'static str> {
+    VALID_OPTIONS
+        .iter()
+        .filter(|spec| spec.catalog == Catalog::Server && !AGGREGATOR_OPTIONS.contains(&spec.name))
+        .map(|spec| spec.name)
+        .collect()
+}

@@ -42,6 +42,28 @@ fn config_keys_and_plain_options_merge_and_never_overlap() {
 }
 
 #[test]
+fn a_nul_in_config_is_shown_escaped_not_cut() {
+    // HCL's \u0000 escape puts a NUL in the value, which a C string would end at.
+    let error = parse_server(&opts(&[("config", "default_region = \"a\\u0000b\"")])).unwrap_err();
+    assert_eq!(
+        error.message,
+        "invalid value \"a\\0b\" for option \"default_region\": not an AWS region name (config line 1)"
+    );
+    let error = parse_server(&opts(&[("config", "profile = \"p\\u0000q\"")])).unwrap_err();
+    assert!(
+        error
+            .message
+            .starts_with("invalid value \"p\\0q\" for option \"profile\""),
+        "{}",
+        error.message
+    );
+    let error = parse_server(&opts(&[("endpoint_url", "http://a\0b")])).unwrap_err();
+    crate::error::assert_remedied(&error);
+    assert!(!error.message.contains('\0'), "{}", error.message);
+    assert!(error.message.contains("http://a\\0b"), "{}", error.message);
+}
+
+#[test]
 fn keys_in_server_options_need_a_superuser_and_warn() {
     let keys = opts(&[
         ("access_key", "AKIASERVER"),
@@ -55,6 +77,14 @@ fn keys_in_server_options_need_a_superuser_and_warn() {
     );
     let denied = validate(Catalog::Server, &keys, false).unwrap_err();
     assert_eq!(denied.state, SqlState::InsufficientPrivilege);
+    crate::error::assert_tidy(&denied);
+    let ambient = validate(
+        Catalog::UserMapping,
+        &opts(&[("ambient_credentials", "true")]),
+        false,
+    )
+    .unwrap_err();
+    crate::error::assert_tidy(&ambient);
     assert!(
         validate(Catalog::Server, &opts(&[("region", "us-east-1")]), false)
             .unwrap()
@@ -395,6 +425,240 @@ fn column_name_must_be_a_known_column() {
     assert!(err.hint.unwrap().contains("account_id"));
 }
 
+#[test]
+fn fips_and_dual_stack_are_booleans_left_to_the_environment_when_unset() {
+    let parsed = parse_server(&[]).unwrap();
+    assert_eq!((parsed.use_fips, parsed.use_dual_stack), (None, None));
+    let parsed = parse_server(&opts(&[
+        ("use_fips_endpoint", "on"),
+        ("use_dualstack_endpoint", "false"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        (parsed.use_fips, parsed.use_dual_stack),
+        (Some(true), Some(false))
+    );
+    for name in ["use_fips_endpoint", "use_dualstack_endpoint"] {
+        let err = parse_server(&opts(&[(name, "maybe")])).unwrap_err();
+        assert_eq!(err.state, SqlState::InvalidAttributeValue);
+        assert_eq!(
+            err.message,
+            format!("invalid value \"maybe\" for option \"{name}\": not a boolean")
+        );
+        assert!(validate(Catalog::Server, &opts(&[(name, "true")]), false).is_ok());
+        // Options of a server, nowhere else.
+        assert!(validate(Catalog::UserMapping, &opts(&[(name, "true")]), true).is_err());
+        assert!(connection_option_names().contains(&name));
+    }
+    // They are part of the settings a client is pooled by.
+    assert_ne!(
+        parse_server(&opts(&[("use_fips_endpoint", "true")])).unwrap(),
+        parse_server(&[]).unwrap()
+    );
+}
+
+#[test]
+fn a_custom_endpoint_has_no_fips_or_dual_stack_variant() {
+    let url = ("endpoint_url", "http://127.0.0.1:4566");
+    for name in ["use_fips_endpoint", "use_dualstack_endpoint"] {
+        let err = parse_server(&opts(&[url, (name, "true")])).unwrap_err();
+        assert_eq!(err.state, SqlState::InvalidOptionName);
+        assert!(
+            err.message
+                .starts_with(&format!("options \"endpoint_url\" and \"{name}\" ")),
+            "{}",
+            err.message
+        );
+        crate::error::assert_tidy(&err);
+        // Off is fine, and so is either one without a custom endpoint.
+        assert!(parse_server(&opts(&[url, (name, "false")])).is_ok());
+        assert!(parse_server(&opts(&[(name, "true")])).is_ok());
+    }
+    // endpoint_url from config says its line.
+    let err = parse_server(&opts(&[
+        (
+            "config",
+            "profile = \"p\"\nendpoint_url = \"http://127.0.0.1:4566\"",
+        ),
+        ("use_fips_endpoint", "true"),
+    ]))
+    .unwrap_err();
+    assert!(err.message.ends_with("(config line 2)"), "{}", err.message);
+}
+
+fn aws_error(code: &str, message: Option<&str>) -> FdwError {
+    let error = FdwError::new(SqlState::FdwError, "x").with_aws_code(code);
+    match message {
+        Some(message) => error.with_aws_message(message),
+        None => error,
+    }
+}
+
+#[test]
+fn ignore_error_messages_takes_one_regular_expression_per_line() {
+    let parsed = parse_server(&opts(&[(
+        "ignore_error_messages",
+        "^User: arn:aws:sts::\\d{12}:assumed-role/.* is not authorized\n\n  (?i)rate exceeded, slow down  \r\n",
+    )]))
+    .unwrap();
+    assert_eq!(
+        parsed.ignore_error_messages.sources(),
+        [
+            "^User: arn:aws:sts::\\d{12}:assumed-role/.* is not authorized",
+            "(?i)rate exceeded, slow down"
+        ]
+    );
+    let denied = Some("User: arn:aws:sts::123456789012:assumed-role/r/s is not authorized to perform: sts:GetCallerIdentity");
+    assert!(parsed.ignores(&aws_error("AccessDenied", denied)));
+    assert!(parsed.ignores(&aws_error("Throttling", Some("Rate exceeded, slow down"))));
+    // Unanchored, as Go's MatchString: a pattern may match inside the message.
+    assert!(parsed.ignores(&aws_error("X", Some("STS says: rate exceeded, slow down!"))));
+    assert!(!parsed.ignores(&aws_error("AccessDenied", Some("Access denied"))));
+    // No AWS message, nothing to match (and no AWS error at all, nothing either).
+    assert!(!parsed.ignores(&aws_error("AccessDenied", None)));
+    assert!(!parsed.ignores(&FdwError::new(
+        SqlState::FdwError,
+        "rate exceeded, slow down"
+    )));
+    // Codes and messages each suffice.
+    let both = parse_server(&opts(&[
+        ("ignore_error_codes", "Throttling"),
+        ("ignore_error_messages", "denied"),
+    ]))
+    .unwrap();
+    assert!(both.ignores(&aws_error("Throttling", Some("slow down"))));
+    assert!(both.ignores(&aws_error("AccessDenied", Some("Access denied"))));
+    assert!(!both.ignores(&aws_error("ExpiredToken", Some("expired"))));
+    assert!(ServerOptions::default().ignore_error_messages.is_empty());
+}
+
+#[test]
+fn a_bad_regular_expression_is_refused_naming_the_option_and_line() {
+    let err = parse_server(&opts(&[(
+        "ignore_error_messages",
+        "fine\n(unclosed\nalso fine",
+    )]))
+    .unwrap_err();
+    assert_eq!(err.state, SqlState::InvalidAttributeValue);
+    assert_eq!(
+        err.message,
+        "invalid value \"(unclosed\" for option \"ignore_error_messages\": not a regular expression (unclosed group)"
+    );
+    crate::error::assert_tidy(&err);
+    for blank in ["", " \n\t\n"] {
+        let err = parse_server(&opts(&[("ignore_error_messages", blank)])).unwrap_err();
+        assert_eq!(err.state, SqlState::InvalidAttributeValue, "{blank:?}");
+        crate::error::assert_tidy(&err);
+    }
+    let err = parse_server(&opts(&[("ignore_error_messages", "a{99999}{99999}")])).unwrap_err();
+    assert!(
+        err.message.contains("not a regular expression"),
+        "{}",
+        err.message
+    );
+    // From config, the key's line.
+    let err = parse_server(&opts(&[(
+        "config",
+        "profile = \"p\"\nignore_error_messages = [\"ok, with a comma\", \"a[b\"]",
+    )]))
+    .unwrap_err();
+    assert_eq!(
+        err.message,
+        "invalid value \"a[b\" for option \"ignore_error_messages\": not a regular expression (unclosed character class) (config line 2)"
+    );
+    assert_eq!(
+        validate(
+            Catalog::Server,
+            &opts(&[("ignore_error_messages", "a)")]),
+            true
+        )
+        .unwrap_err()
+        .state,
+        SqlState::InvalidAttributeValue
+    );
+}
+
+#[test]
+fn ignore_error_messages_from_config_keep_their_commas() {
+    let parsed = parse_server(&opts(&[(
+        "config",
+        "ignore_error_messages = [\"^a, b$\", \"c\"]\nignore_error_codes = [\"Throttling\"]",
+    )]))
+    .unwrap();
+    assert_eq!(parsed.ignore_error_messages.sources(), ["^a, b$", "c"]);
+    assert!(parsed.ignores(&aws_error("X", Some("a, b"))));
+    let plain = parse_server(&opts(&[("ignore_error_messages", "^a, b$\nc")])).unwrap();
+    assert_eq!(plain, parsed.clone().with_codes_cleared());
+    let both = parse_server(&opts(&[
+        ("config", "ignore_error_messages = [\"c\"]"),
+        ("ignore_error_messages", "c"),
+    ]))
+    .unwrap_err();
+    assert_eq!(both.state, SqlState::InvalidOptionName);
+}
+
+impl ServerOptions {
+    fn with_codes_cleared(mut self) -> Self {
+        self.ignore_error_codes.clear();
+        self
+    }
+}
+
+#[test]
+fn patterns_compare_and_hash_by_their_text() {
+    use std::collections::hash_map::DefaultHasher;
+    use std::hash::{Hash, Hasher};
+    let hash = |options: &ServerOptions| {
+        let mut hasher = DefaultHasher::new();
+        options.hash(&mut hasher);
+        hasher.finish()
+    };
+    let a = parse_server(&opts(&[("ignore_error_messages", "x.*y")])).unwrap();
+    let b = parse_server(&opts(&[("ignore_error_messages", " x.*y \n")])).unwrap();
+    let c = parse_server(&opts(&[("ignore_error_messages", "x.*z")])).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(hash(&a), hash(&b));
+    assert_ne!(a, c);
+    assert!(format!("{a:?}").contains("x.*y"));
+    // A clone keeps its compiled patterns.
+    assert!(a.clone().ignores(&aws_error("X", Some("x and y"))));
+}
+
+#[test]
+fn ignores_stays_cheap() {
+    // Five patterns against a typical AWS message: matching must cost far less than
+    // compiling, i.e. nothing is compiled per call.
+    let patterns = [
+        "^User: arn:aws:sts::\\d{12}:assumed-role/.* is not authorized",
+        "(?i)rate exceeded",
+        "not authorized to perform: sts:\\w+",
+        "^The security token included in the request is (invalid|expired)",
+        "Signature expired: \\d{8}T\\d{6}Z is now earlier than",
+    ];
+    let parsed = parse_server(&opts(&[("ignore_error_messages", &patterns.join("\n"))])).unwrap();
+    let message = "The request signature we calculated does not match the signature you provided. \
+                   Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+    let error = aws_error("SignatureDoesNotMatch", Some(message));
+    let calls = 2_000u32;
+    let started = std::time::Instant::now();
+    for _ in 0..calls {
+        assert!(!parsed.ignores(&error));
+    }
+    let per_call = started.elapsed() / calls;
+    let started = std::time::Instant::now();
+    for pattern in patterns {
+        regex::Regex::new(pattern).unwrap();
+    }
+    let compile = started.elapsed();
+    eprintln!("ignores: {per_call:?} a call; compiling the patterns: {compile:?}");
+    // Tens of microseconds against milliseconds in a debug build; compiling per call would
+    // cost at least the whole compile.
+    assert!(
+        per_call * 10 < compile,
+        "ignores takes {per_call:?} a call, compiling the patterns {compile:?}"
+    );
+}
+
 mod fuzz {
     use super::*;
     use proptest::prelude::*;
@@ -424,6 +688,10 @@ mod fuzz {
                 if let Err(error) = validate(catalog, &pairs, is_superuser) {
                     prop_assert_eq!(error.state.code().len(), 5);
                     prop_assert!(!error.message.is_empty());
+                    // Hints never echo a value, so they always read cleanly.
+                    if let Some(hint) = &error.hint {
+                        prop_assert!(!hint.contains("  ") && !hint.contains('\n'), "untidy hint: {}", hint);
+                    }
                     for (name, value) in &pairs {
                         if is_secret(name) && value.chars().count() >= 8 {
                             let text = format!("{} {:?} {:?}", error.message, error.detail, error.hint);
@@ -434,10 +702,135 @@ mod fuzz {
             }
         }
 
+        /// What other front ends parse (connection options, no catalogs): any hint in
+        /// Postgres's words comes with a remedy they can word their own way.
+        #[test]
+        fn connection_option_errors_carry_a_remedy_for_postgres_words(
+            pairs in proptest::collection::vec((option_name(), "\\PC{0,40}"), 0..6),
+        ) {
+            let connection: Vec<(String, String)> = pairs
+                .into_iter()
+                .filter(|(name, _)| connection_option_names().contains(&name.as_str()))
+                .collect();
+            if let Err(error) = parse_server(&connection) {
+                crate::error::assert_remedied(&error);
+            }
+        }
+
         #[test]
         fn any_duration_text_parses_or_is_none(text in "\\PC{0,12}") {
             let _ = parse_duration(&text);
             let _ = parse_millis(&text);
         }
     }
+}
+
+#[test]
+fn ca_bundle_is_an_absolute_path_that_only_a_superuser_sets() {
+    let bundle = opts(&[("ca_bundle", "/etc/ssl/private-ca.pem")]);
+    assert_eq!(
+        parse_server(&bundle).unwrap().ca_bundle.as_deref(),
+        Some("/etc/ssl/private-ca.pem")
+    );
+    assert!(validate(Catalog::Server, &bundle, true).unwrap().is_empty());
+    let denied = validate(Catalog::Server, &bundle, false).unwrap_err();
+    assert_eq!(denied.state, SqlState::InsufficientPrivilege);
+    assert_eq!(denied.message, "only a superuser may set ca_bundle");
+    assert!(denied.hint.as_deref().unwrap().contains("AWS_CA_BUNDLE"));
+    crate::error::assert_tidy(&denied);
+    // With keys too, the bundle is refused first; a superuser gets the keys' warning.
+    let both = opts(&[
+        ("ca_bundle", "/etc/ssl/private-ca.pem"),
+        ("access_key", "AKIASERVER"),
+        ("secret_key", "server-secret"),
+    ]);
+    assert_eq!(
+        validate(Catalog::Server, &both, false).unwrap_err().message,
+        "only a superuser may set ca_bundle"
+    );
+    assert_eq!(
+        validate(Catalog::Server, &both, true).unwrap(),
+        vec![SERVER_KEYS_WARNING]
+    );
+    for (value, why) in [
+        ("", "not a file path"),
+        ("ca.pem", "not an absolute path"),
+        ("~/ca.pem", "not an absolute path"),
+        ("/etc/ssl/a\nb.pem", "not a file path"),
+    ] {
+        let error = parse_server(&opts(&[("ca_bundle", value)])).unwrap_err();
+        assert_eq!(error.state, SqlState::InvalidAttributeValue);
+        assert!(error.message.ends_with(why), "{}", error.message);
+        crate::error::assert_tidy(&error);
+        crate::error::assert_remedied(&error);
+    }
+    assert_eq!(ServerOptions::default().ca_bundle, None);
+}
+
+#[test]
+fn proxy_url_is_http_host_and_port_without_credentials() {
+    for (value, kept) in [
+        (
+            "http://proxy.example.com:3128",
+            "http://proxy.example.com:3128",
+        ),
+        ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"),
+        ("http://[::1]:3128", "http://[::1]:3128"),
+    ] {
+        let parsed = parse_server(&opts(&[("proxy_url", value)])).unwrap();
+        assert_eq!(parsed.proxy_url.as_deref(), Some(kept));
+        // Any user may set it: it reads no file.
+        assert!(
+            validate(Catalog::Server, &opts(&[("proxy_url", value)]), false)
+                .unwrap()
+                .is_empty()
+        );
+    }
+    for (value, why) in [
+        ("proxy.example.com:3128", "must start with http://"),
+        ("socks5://proxy:1080", "must start with http://"),
+        (
+            "https://proxy:3128",
+            "aws_sts talks to a proxy in plain HTTP (HTTPS requests go through a CONNECT tunnel)",
+        ),
+        ("http://proxy.example.com", "the URL has no port"),
+        ("http://[::1]", "the URL has no port"),
+        (
+            "http://proxy:http",
+            "the port is not a number from 1 to 65535",
+        ),
+        ("http://proxy:0", "the port is not a number from 1 to 65535"),
+        (
+            "http://proxy:3128/path",
+            "a proxy URL has no path, query or fragment",
+        ),
+        (
+            "http://proxy:3128?x=1",
+            "a proxy URL has no path, query or fragment",
+        ),
+        ("http://", "not a valid URL"),
+        ("http://:3128", "not a valid URL"),
+        ("http://pro xy:3128", "not a valid URL"),
+    ] {
+        let error = parse_server(&opts(&[("proxy_url", value)])).unwrap_err();
+        assert_eq!(error.state, SqlState::InvalidAttributeValue, "{value}");
+        assert!(error.message.ends_with(why), "{value}: {}", error.message);
+        assert!(
+            error.hint.as_deref().unwrap().contains("http://"),
+            "{value}"
+        );
+        crate::error::assert_tidy(&error);
+        crate::error::assert_remedied(&error);
+    }
+    // Credentials are refused without echoing them, and the statement is kept out of logs.
+    let with_password = opts(&[("proxy_url", "http://user:s3cret@proxy:3128")]);
+    let error = parse_server(&with_password).unwrap_err();
+    assert_eq!(
+        error.message,
+        "invalid value for option \"proxy_url\": user information in the URL is not allowed"
+    );
+    assert!(!error.to_string().contains("s3cret"));
+    assert!(error.hint.as_deref().unwrap().contains("HTTPS_PROXY"));
+    crate::error::assert_tidy(&error);
+    assert!(may_carry_secrets(&with_password));
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::table::is_secret;
 use super::MAX_TIMEOUT;
-use crate::error::{FdwError, SqlState};
+use crate::error::{FdwError, Remedy, SqlState};
 
 pub(super) fn invalid_value(name: &str, value: &str, why: &str, hint: &str) -> FdwError {
     let shown = if is_secret(name) {
@@ -161,7 +161,8 @@ pub(super) fn check_endpoint_url(url: &str) -> Result<(), FdwError> {
         )
         .with_hint(
             "Put credentials in a user mapping (access_key, secret_key), never in the endpoint.",
-        ));
+        )
+        .with_remedy(Remedy::KeysOutOfUrl));
     }
     if authority.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid_value("endpoint_url", url, "not a valid URL", hint));
@@ -217,5 +218,79 @@ pub(super) fn parse_timeout(name: &str, value: &str) -> Result<Duration, FdwErro
         Some(duration) if !duration.is_zero() && duration <= MAX_TIMEOUT => Ok(duration),
         Some(_) => Err(invalid_value(name, value, "out of range", hint)),
         None => Err(invalid_value(name, value, "not a duration", hint)),
+    }
+}
+
+/// `ca_bundle`: the absolute path of a PEM file (read when a request first needs it, so that
+/// a missing file is an error that names it at call time, not here).
+pub(super) fn check_ca_bundle(path: &str) -> Result<String, FdwError> {
+    let hint = "Give the absolute path of a PEM file of CA certificates, such as \
+                /etc/ssl/certs/corporate-ca.pem.";
+    if path.is_empty() || path.chars().any(char::is_control) {
+        return Err(invalid_value("ca_bundle", path, "not a file path", hint));
+    }
+    if !path.starts_with('/') {
+        return Err(invalid_value(
+            "ca_bundle",
+            path,
+            "not an absolute path",
+            hint,
+        ));
+    }
+    Ok(path.to_string())
+}
+
+/// `proxy_url`: http://host:port, without user information (a server's options are no place
+/// for a password), path, query or fragment.
+pub(super) fn check_proxy_url(url: &str) -> Result<String, FdwError> {
+    let hint = "Give the proxy as http://host:port, such as http://proxy.example.com:3128.";
+    let Some(rest) = url.strip_prefix("http://") else {
+        let why = if url.starts_with("https://") {
+            "aws_sts talks to a proxy in plain HTTP (HTTPS requests go through a CONNECT tunnel)"
+        } else {
+            "must start with http://"
+        };
+        return Err(invalid_value("proxy_url", url, why, hint));
+    };
+    let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    if authority.contains('@') {
+        // The value is not echoed: it holds a password, most likely.
+        return Err(FdwError::new(
+            SqlState::InvalidAttributeValue,
+            "invalid value for option \"proxy_url\": user information in the URL is not allowed",
+        )
+        .with_hint(
+            "Anyone who can read the options would read the proxy's password. Give the proxy's \
+             credentials in HTTPS_PROXY (http://user:password@host:port) in the environment \
+             instead, and leave proxy_url unset.",
+        ));
+    }
+    if authority.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid_value("proxy_url", url, "not a valid URL", hint));
+    }
+    if !path.is_empty() && path != "/" {
+        return Err(invalid_value(
+            "proxy_url",
+            url,
+            "a proxy URL has no path, query or fragment",
+            hint,
+        ));
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !authority.ends_with(']') => (host, Some(port)),
+        _ => (authority, None),
+    };
+    if host.is_empty() || host == "[]" {
+        return Err(invalid_value("proxy_url", url, "not a valid URL", hint));
+    }
+    match port.map(str::parse::<u16>) {
+        Some(Ok(port)) if port > 0 => Ok(format!("http://{authority}")),
+        None => Err(invalid_value("proxy_url", url, "the URL has no port", hint)),
+        Some(_) => Err(invalid_value(
+            "proxy_url",
+            url,
+            "the port is not a number from 1 to 65535",
+            hint,
+        )),
     }
 }

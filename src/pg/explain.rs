@@ -96,7 +96,7 @@ pub(super) unsafe extern "C-unwind" fn explain_foreign_scan(
         properties.push(("AWS Region", region.to_string()));
         properties.push((
             "AWS Endpoint",
-            sts::endpoint_for_messages(server, region.as_ref()),
+            block_on(sts::endpoint_for_messages(server, region.as_ref())),
         ));
         properties.push(("AWS Credentials", config.settings.credential_source()));
         properties.push(("AWS Timeout", sts::human_duration(server.timeout)));

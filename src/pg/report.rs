@@ -1,5 +1,6 @@
 //! FdwError raised as a Postgres ERROR or WARNING, with its SQLSTATE, detail and hint.
 
+use pgrx::pg_sys;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 
@@ -20,7 +21,17 @@ pub(super) fn report(error: FdwError) -> ! {
         SqlState::InsufficientPrivilege => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
     };
     let mut report = ErrorReport::new(code, error.message, "aws_sts");
-    if let Some(detail) = error.detail {
+    // SAFETY: superuser() only reads the current user's role from the syscache.
+    let privileged_reader = !error.detail_is_privileged || unsafe { pg_sys::superuser() };
+    let detail = match error.detail {
+        // What the database server's own credential_process printed is its business.
+        Some(_) if !privileged_reader => Some(
+            "The output of the database server's credential process is shown to superusers only."
+                .to_string(),
+        ),
+        detail => detail,
+    };
+    if let Some(detail) = detail {
         report = report.set_detail(detail);
     }
     if let Some(hint) = error.hint {

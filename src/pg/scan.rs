@@ -101,7 +101,7 @@ fn fetch_rows(plan: &ScanPlan, stats: &mut ScanStats) -> Vec<(String, CallerIden
                 Err(error) if config.settings.server.ignores(&error) => {
                     // ignore_error_codes: this server contributes no row, as in Steampipe.
                     pgrx::debug1!(
-                        "aws_sts server \"{}\": ignoring {} (ignore_error_codes)",
+                        "aws_sts server \"{}\": ignoring {} (ignore_error_codes or ignore_error_messages)",
                         config.server_name,
                         error.aws_code.as_deref().unwrap_or_default()
                     );

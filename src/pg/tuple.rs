@@ -54,39 +54,41 @@ unsafe extern "C-unwind" {
 /// Adds the CONTEXT line naming the column and table to an error raised while converting a
 /// value, as postgres_fdw's conversion_error_callback does.
 unsafe extern "C-unwind" fn conversion_context(arg: *mut c_void) {
-    // SAFETY: `arg` is the CString ConversionContext::push pointed it at, alive while the
-    // callback is on the stack.
+    // SAFETY: `arg` is the palloc'd C string ConversionContext::push pointed it at.
     unsafe { errcontext_msg(c"%s".as_ptr(), arg as *const c_char) };
 }
 
-/// An error context callback on Postgres' stack for as long as it lives; taken off again on
-/// drop, on success and while an error unwinds alike.
+/// An error context callback on Postgres' stack while a value is converted. pgrx turns the
+/// conversion's ERROR into a panic, keeps none of its CONTEXT, and raises it again where the
+/// panic ends: so on a panic the callback stays pushed (in palloc'd memory, alive until the
+/// error is reported) for that raise to name the column; the error's unwinding then restores
+/// the stack (PG_CATCH, or the top level). Otherwise it is popped on drop.
 struct ConversionContext {
-    callback: pg_sys::ErrorContextCallback,
+    callback: *mut pg_sys::ErrorContextCallback,
 }
 
 impl ConversionContext {
-    fn push(context: &CString) -> Box<ConversionContext> {
-        // SAFETY: error_context_stack is the backend's; the Box keeps the callback's address
-        // fixed until drop pops it.
+    fn push(context: &CString) -> ConversionContext {
+        // SAFETY: palloc'd in the current (per-query) memory context, which outlives the
+        // error's report; error_context_stack is the backend's.
         unsafe {
-            let mut pushed = Box::new(ConversionContext {
-                callback: pg_sys::ErrorContextCallback {
-                    previous: pg_sys::error_context_stack,
-                    callback: Some(conversion_context),
-                    arg: context.as_ptr() as *mut c_void,
-                },
-            });
-            pg_sys::error_context_stack = &mut pushed.callback;
-            pushed
+            let callback = pg_sys::palloc0(std::mem::size_of::<pg_sys::ErrorContextCallback>())
+                .cast::<pg_sys::ErrorContextCallback>();
+            (*callback).previous = pg_sys::error_context_stack;
+            (*callback).callback = Some(conversion_context);
+            (*callback).arg = pg_sys::pstrdup(context.as_ptr()).cast();
+            pg_sys::error_context_stack = callback;
+            ConversionContext { callback }
         }
     }
 }
 
 impl Drop for ConversionContext {
     fn drop(&mut self) {
-        // SAFETY: puts back the stack as push found it.
-        unsafe { pg_sys::error_context_stack = self.callback.previous };
+        if !std::thread::panicking() {
+            // SAFETY: puts back the stack as push found it.
+            unsafe { pg_sys::error_context_stack = (*self.callback).previous };
+        }
     }
 }
 

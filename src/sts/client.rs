@@ -18,7 +18,8 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
 use super::credentials::ambient_credentials;
-use super::http::http_client_for;
+use super::http::transport_for;
+use super::transport::TransportConfig;
 use super::{resolve_region, ConnectionSettings};
 
 /// Records the expiry of the credentials a provider hands out, so that cached identities
@@ -165,6 +166,8 @@ async fn build_client(settings: &ConnectionSettings, region: Region) -> PooledCl
         .connect_timeout(server.connect_timeout)
         .operation_timeout(server.timeout)
         .build();
+    // The environment's part (AWS_CA_BUNDLE, proxies) is read as the client is built.
+    let transport = TransportConfig::for_server(server);
     let source_credentials = match &settings.keys {
         Some(keys) => SharedCredentialsProvider::new(Credentials::new(
             keys.access_key_id.clone(),
@@ -173,7 +176,7 @@ async fn build_client(settings: &ConnectionSettings, region: Region) -> PooledCl
             None,
             "aws_sts_keys",
         )),
-        None => ambient_credentials(server, &region, &timeouts),
+        None => ambient_credentials(server, &region, &timeouts, &transport),
     };
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region.clone())
@@ -183,10 +186,20 @@ async fn build_client(settings: &ConnectionSettings, region: Region) -> PooledCl
                 .with_max_attempts(server.max_attempts)
                 .with_initial_backoff(server.min_retry_delay),
         )
-        .http_client(http_client_for(server))
+        .http_client(transport_for(&transport))
         .credentials_provider(source_credentials);
+    // The endpoint: the loader and aws-sdk-sts's config builder read AWS_ENDPOINT_URL_STS,
+    // AWS_ENDPOINT_URL, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS, AWS_USE_FIPS_ENDPOINT,
+    // AWS_USE_DUALSTACK_ENDPOINT and the profile's keys themselves; the server's options
+    // win over them. `endpoint.rs` says the same for messages (tested below).
     if let Some(url) = &server.endpoint_url {
         loader = loader.endpoint_url(url);
+    }
+    if let Some(use_fips) = server.use_fips {
+        loader = loader.use_fips(use_fips);
+    }
+    if let Some(use_dual_stack) = server.use_dual_stack {
+        loader = loader.use_dual_stack(use_dual_stack);
     }
     if let Some(profile) = &server.profile {
         loader = loader.profile_name(profile);
@@ -299,6 +312,240 @@ mod tests {
         pooled_client(&b).await;
         assert!(is_pooled(&b));
         assert_eq!(clear_clients(), 3);
+    }
+
+    /// Records the URL of the request about to be sent, and stops it there: nothing is sent.
+    #[derive(Debug, Clone, Default)]
+    struct CaptureUrl(Arc<Mutex<Option<String>>>);
+
+    impl Intercept for CaptureUrl {
+        fn name(&self) -> &'static str {
+            "aws_sts test URL capture"
+        }
+
+        fn read_before_transmit(
+            &self,
+            context: &BeforeTransmitInterceptorContextRef<'_>,
+            _runtime_components: &RuntimeComponents,
+            _cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            *self.0.lock().unwrap() = Some(context.request().uri().to_string());
+            Err("stopped before sending".into())
+        }
+    }
+
+    /// Whether the environment leaves endpoints to the SDK's rules, so that the URLs below
+    /// are the rules' own.
+    fn environment_is_plain() -> bool {
+        [
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT_URL_STS",
+            "AWS_USE_FIPS_ENDPOINT",
+            "AWS_USE_DUALSTACK_ENDPOINT",
+            "AWS_PROFILE",
+            "AWS_CONFIG_FILE",
+        ]
+        .iter()
+        .all(|variable| std::env::var_os(variable).is_none())
+    }
+
+    /// Settings for a request to STS in `region`, with keys (nothing is read for them).
+    fn endpoint_settings(
+        region: &str,
+        tweak: impl FnOnce(&mut ServerOptions),
+    ) -> ConnectionSettings {
+        let mut server = ServerOptions {
+            region: Some(region.into()),
+            max_attempts: 1,
+            ..ServerOptions::default()
+        };
+        tweak(&mut server);
+        ConnectionSettings::new(
+            server,
+            Some(StaticKeys {
+                access_key_id: "AKIAENDPOINT".into(),
+                secret_access_key: "endpoint-secret".into(),
+                session_token: None,
+            }),
+        )
+    }
+
+    /// The URL GetCallerIdentity with these settings is sent to, if the SDK builds the
+    /// request; it is stopped before it is sent.
+    async fn request_url(settings: &ConnectionSettings) -> Option<String> {
+        let capture = CaptureUrl::default();
+        let result = pooled_client(settings)
+            .await
+            .client
+            .get_caller_identity()
+            .customize()
+            .interceptor(capture.clone())
+            .send()
+            .await;
+        assert!(result.is_err(), "nothing was sent, so nothing answered");
+        let url = capture.0.lock().unwrap().clone();
+        url
+    }
+
+    #[tokio::test]
+    async fn requests_go_to_the_endpoint_messages_name() {
+        let cases = [
+            (
+                endpoint_settings("us-east-1", |_| {}),
+                "https://sts.us-east-1.amazonaws.com/",
+            ),
+            (
+                endpoint_settings("us-east-1", |s| s.use_fips = Some(true)),
+                "https://sts-fips.us-east-1.amazonaws.com/",
+            ),
+            (
+                endpoint_settings("us-east-1", |s| s.use_dual_stack = Some(true)),
+                "https://sts.us-east-1.api.aws/",
+            ),
+            (
+                endpoint_settings("us-east-1", |s| {
+                    s.use_fips = Some(true);
+                    s.use_dual_stack = Some(true);
+                }),
+                "https://sts-fips.us-east-1.api.aws/",
+            ),
+            (
+                endpoint_settings("cn-north-1", |s| s.use_fips = Some(false)),
+                "https://sts.cn-north-1.amazonaws.com.cn/",
+            ),
+            (
+                endpoint_settings("eu-west-1", |s| {
+                    s.endpoint_url = Some("http://127.0.0.1:9".into())
+                }),
+                "http://127.0.0.1:9/",
+            ),
+        ];
+        let plain = environment_is_plain();
+        for (settings, rules) in cases {
+            let sent = request_url(&settings).await;
+            let region = settings.server.region.as_deref().unwrap();
+            match super::super::resolve_endpoint(&settings.server, region).await {
+                Ok(said) => {
+                    let sent = sent.expect("a request was built");
+                    assert_eq!(sent.trim_end_matches('/'), said.url, "{settings:?}");
+                    if plain {
+                        assert_eq!(sent, rules);
+                    }
+                }
+                // The environment makes these settings impossible: the SDK built nothing.
+                Err(why) => assert_eq!(sent, None, "{why}"),
+            }
+        }
+        clear_clients();
+    }
+
+    /// Set in the child processes of the test below: the URL the request must go to.
+    const CHILD_EXPECTS: &str = "AWS_STS_TEST_EXPECTED_URL";
+
+    /// The test below, in a child process with the environment it was given.
+    #[tokio::test]
+    async fn in_a_child_the_request_goes_where_messages_say() {
+        let Ok(expected) = std::env::var(CHILD_EXPECTS) else {
+            return;
+        };
+        let settings = endpoint_settings("eu-west-1", |_| {});
+        let sent = request_url(&settings).await;
+        let said = super::super::endpoint_for_messages(&settings.server, "eu-west-1").await;
+        match sent {
+            Some(sent) => {
+                assert_eq!(sent, expected);
+                assert!(
+                    said.starts_with(sent.trim_end_matches('/')),
+                    "sent to {sent}, messages say {said}"
+                );
+            }
+            // The SDK refused to build the request: messages say why.
+            None => assert!(
+                expected == "none" && said.starts_with("none ("),
+                "no request, messages say {said}"
+            ),
+        }
+        println!("checked: {expected} / {said}");
+    }
+
+    /// What the SDK reads of the process's environment and shared config file for the
+    /// endpoint, it reads for the real call as `endpoint.rs` does for messages: each case
+    /// runs in a child process that has only that environment.
+    #[test]
+    fn the_environment_and_the_profile_steer_requests_as_messages_say() {
+        if std::env::var_os(CHILD_EXPECTS).is_some() {
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("aws_sts-endpoints-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("config");
+        std::fs::write(
+            &config,
+            "[default]\nservices = local\n[services local]\nsts =\n  endpoint_url = http://127.0.0.1:4004\n\
+             [profile bare]\nendpoint_url = http://127.0.0.1:4005\n\
+             [profile fips]\nuse_fips_endpoint = true\n",
+        )
+        .unwrap();
+        let empty = dir.join("empty");
+        std::fs::write(&empty, "").unwrap();
+        let (config, empty) = (config.to_str().unwrap(), empty.to_str().unwrap());
+        let sts = ("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:4001");
+        let global = ("AWS_ENDPOINT_URL", "http://127.0.0.1:4002");
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (vec![sts, global], "http://127.0.0.1:4001/"),
+            (vec![global], "http://127.0.0.1:4002/"),
+            (
+                vec![("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"), sts, global],
+                "https://sts.eu-west-1.amazonaws.com/",
+            ),
+            (
+                vec![("AWS_USE_FIPS_ENDPOINT", "true")],
+                "https://sts-fips.eu-west-1.amazonaws.com/",
+            ),
+            (
+                vec![("AWS_USE_DUALSTACK_ENDPOINT", "true")],
+                "https://sts.eu-west-1.api.aws/",
+            ),
+            (vec![("AWS_CONFIG_FILE", config)], "http://127.0.0.1:4004/"),
+            (
+                vec![("AWS_CONFIG_FILE", config), ("AWS_PROFILE", "bare")],
+                "http://127.0.0.1:4005/",
+            ),
+            (
+                vec![("AWS_CONFIG_FILE", config), ("AWS_PROFILE", "fips")],
+                "https://sts-fips.eu-west-1.amazonaws.com/",
+            ),
+            // FIPS from the profile and a custom endpoint from the environment: the SDK
+            // builds no request, and messages say why.
+            (
+                vec![("AWS_CONFIG_FILE", config), ("AWS_PROFILE", "fips"), global],
+                "none",
+            ),
+        ];
+        let this_test = "sts::client::tests::in_a_child_the_request_goes_where_messages_say";
+        for (variables, expected) in cases {
+            let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+            child.args(["--exact", this_test, "--nocapture", "--test-threads=1"]);
+            for (name, _) in std::env::vars_os() {
+                if name.to_string_lossy().starts_with("AWS_") {
+                    child.env_remove(name);
+                }
+            }
+            child
+                .env("AWS_CONFIG_FILE", empty)
+                .env("AWS_SHARED_CREDENTIALS_FILE", empty)
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .envs(variables.iter().copied())
+                .env(CHILD_EXPECTS, expected);
+            let output = child.output().unwrap();
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success() && stdout.contains("checked: "),
+                "{variables:?}: {stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]

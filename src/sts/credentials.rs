@@ -14,8 +14,9 @@ use aws_config::Region;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
 
-use super::http::shared_http_client;
+use super::http::transport_for;
 use super::human_duration;
+use super::transport::TransportConfig;
 use crate::options::ServerOptions;
 
 /// How long the chain may wait for EC2 instance metadata before giving up on it: off EC2
@@ -27,15 +28,22 @@ pub const INSTANCE_METADATA_BUDGET: Duration = Duration::from_secs(1);
 /// default chain: environment, shared files, web identity, container, then instance
 /// metadata (unless `instance_metadata 'false'`), the last bounded to
 /// [`INSTANCE_METADATA_BUDGET`].
+///
+/// Requests go through `transport` (its CAs, its proxy), but for instance metadata's and
+/// container credentials': those link-local endpoints never go through a proxy.
 pub(super) fn ambient_credentials(
     server: &ServerOptions,
     region: &Region,
     timeouts: &TimeoutConfig,
+    transport: &TransportConfig,
 ) -> SharedCredentialsProvider {
     let provider_config = ProviderConfig::without_region()
         .with_region(Some(region.clone()))
-        .with_http_client(shared_http_client())
+        .with_http_client(transport_for(transport))
         .with_timeout_config(timeouts.clone());
+    let direct_config = provider_config
+        .clone()
+        .with_http_client(transport_for(&transport.direct()));
     let profile = |name: Option<&String>| {
         let mut builder = ProfileFileCredentialsProvider::builder().configure(&provider_config);
         if let Some(name) = name {
@@ -60,12 +68,12 @@ pub(super) fn ambient_credentials(
     .or_else(
         "EcsContainer",
         EcsCredentialsProvider::builder()
-            .configure(&provider_config)
+            .configure(&direct_config)
             .build(),
     );
     if server.instance_metadata {
         let client = imds::Client::builder()
-            .configure(&provider_config)
+            .configure(&direct_config)
             .max_attempts(1)
             .connect_timeout(INSTANCE_METADATA_BUDGET / 2)
             .read_timeout(INSTANCE_METADATA_BUDGET / 2)
@@ -74,7 +82,7 @@ pub(super) fn ambient_credentials(
             "Ec2InstanceMetadata",
             Bounded {
                 inner: ImdsCredentialsProvider::builder()
-                    .configure(&provider_config)
+                    .configure(&direct_config)
                     .imds_client(client)
                     .build(),
                 budget: INSTANCE_METADATA_BUDGET,

@@ -1,12 +1,18 @@
-//! The HTTP clients STS calls go through: one HTTPS and one plain HTTP client per backend,
-//! both reading at most [`MAX_RESPONSE_BYTES`] of any answer.
+//! The HTTP clients STS calls go through: one [`Transport`] per [`TransportConfig`] (trust
+//! store and proxies) per backend, each a plain HTTP client and an HTTPS one built on its
+//! first HTTPS request, both reading at most [`MAX_RESPONSE_BYTES`] of any answer, and
+//! saying what went wrong with a certificate, a CA bundle or a proxy.
 
-use std::cell::OnceCell;
+use std::cell::RefCell;
+use std::error::Error as StdError;
 use std::fmt;
 use std::pin::pin;
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
-use aws_smithy_http_client::tls;
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+use aws_smithy_http_client::{Connector, ConnectorBuilder};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
@@ -23,49 +29,438 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
 use bytes::Bytes;
 use http_body::{Body, Frame};
+use hyper_util::client::proxy::matcher::Matcher;
 
-use crate::options::ServerOptions;
+use super::transport::{Proxy, ProxyFailure, TransportConfig, TransportError, Trust};
 
 /// The most of an answer aws_sts reads: an STS answer is a few KiB, and anyone may point
 /// endpoint_url at an endpoint of their own.
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
+/// The most transports a backend keeps: one per trust store and proxies in use, so a
+/// handful at most; a CA bundle that keeps changing must not grow the list for ever.
+const MAX_TRANSPORTS: usize = 8;
+
 thread_local! {
-    /// One HTTPS client (TLS configuration, connection pool) for every STS client of the backend.
-    static HTTP_CLIENT: OnceCell<SharedHttpClient> = const { OnceCell::new() };
-    /// One plain HTTP client for `http://` endpoints (emulators, local proxies): they never
-    /// need TLS, so they never pay for loading the system's trust store (~5 ms per backend).
-    static PLAIN_HTTP_CLIENT: OnceCell<SharedHttpClient> = const { OnceCell::new() };
+    /// The backend's transports, least recently used first. Every STS client (and credential
+    /// provider) of a configuration shares its connection pools.
+    static TRANSPORTS: RefCell<Vec<(TransportConfig, SharedHttpClient)>> =
+        const { RefCell::new(Vec::new()) };
 }
 
-pub(super) fn shared_http_client() -> SharedHttpClient {
-    HTTP_CLIENT.with(|cell| {
-        cell.get_or_init(|| {
-            limited(
-                aws_smithy_http_client::Builder::new()
+/// The backend's HTTP client for this configuration, built on first use.
+pub(super) fn transport_for(config: &TransportConfig) -> SharedHttpClient {
+    TRANSPORTS.with(|transports| {
+        let mut transports = transports.borrow_mut();
+        if let Some(at) = transports.iter().position(|(key, _)| key == config) {
+            let entry = transports.remove(at);
+            let client = entry.1.clone();
+            transports.push(entry);
+            return client;
+        }
+        if transports.len() >= MAX_TRANSPORTS {
+            transports.remove(0);
+        }
+        let client = Transport::new(config).into_shared();
+        transports.push((config.clone(), client.clone()));
+        client
+    })
+}
+
+#[cfg(test)]
+fn transport_count() -> usize {
+    TRANSPORTS.with(|transports| transports.borrow().len())
+}
+
+/// Which proxy one of a transport's two clients sends a request through: the client applies
+/// `config`, and `matcher`, built from the same rules, tells messages what it did.
+struct Route {
+    proxy: Option<Proxy>,
+    /// Whether the client can talk to `proxy` (else requests it applies to fail, naming it).
+    usable: bool,
+    matcher: Matcher,
+    config: ProxyConfig,
+}
+
+/// The requests a proxy applies to.
+#[derive(Clone, Copy)]
+enum Scope {
+    All,
+    Http,
+    Https,
+}
+
+impl Route {
+    fn new(proxy: Option<(Scope, &Proxy)>, no_proxy: &str) -> Route {
+        let Some((scope, proxy)) = proxy else {
+            return Route {
+                proxy: None,
+                usable: true,
+                matcher: Matcher::builder().build(),
+                config: ProxyConfig::disabled(),
+            };
+        };
+        let url = proxy.url();
+        let config = match scope {
+            Scope::All => ProxyConfig::all(url.as_str()),
+            Scope::Http => ProxyConfig::http(url.as_str()),
+            Scope::Https => ProxyConfig::https(url.as_str()),
+        }
+        .ok()
+        .filter(|_| proxy.usable())
+        .map(|config| config.no_proxy(no_proxy));
+        let usable = config.is_some();
+        // An unusable proxy is matched under a stand-in URL, to know which requests it
+        // would have carried.
+        let matched = if usable {
+            url
+        } else {
+            "http://unusable.invalid:9".to_string()
+        };
+        let builder = Matcher::builder().no(no_proxy.to_string());
+        let matcher = match scope {
+            Scope::All => builder.all(matched),
+            Scope::Http => builder.http(matched),
+            Scope::Https => builder.https(matched),
+        }
+        .build();
+        Route {
+            proxy: Some(proxy.clone()),
+            usable,
+            matcher,
+            config: config.unwrap_or_else(ProxyConfig::disabled),
+        }
+    }
+
+    /// The proxy a request to `uri` goes through, if any.
+    fn proxy_for(&self, uri: &str) -> Option<&Proxy> {
+        let proxy = self.proxy.as_ref()?;
+        let uri = uri.parse::<http::Uri>().ok()?;
+        self.matcher.intercept(&uri).map(|_| proxy)
+    }
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Route")
+            .field("proxy", &self.proxy.as_ref().map(Proxy::shown))
+            .field("usable", &self.usable)
+            .finish()
+    }
+}
+
+/// A plain HTTP client and an HTTPS one for one [`TransportConfig`].
+#[derive(Debug)]
+struct Transport {
+    trust: Trust,
+    plain: SharedHttpClient,
+    plain_route: Route,
+    /// Built on the first HTTPS request, so that plain HTTP endpoints (emulators, local
+    /// proxies) never pay for loading the system's trust store (~5 ms per backend), and a
+    /// CA bundle is read when it is needed; a bundle that cannot be used is tried again
+    /// on the next request.
+    tls: Mutex<Option<SharedHttpClient>>,
+    tls_route: Route,
+}
+
+impl Transport {
+    fn new(config: &TransportConfig) -> Transport {
+        let proxies = &config.proxies;
+        // The HTTPS client carries HTTPS requests, and the odd plain one (an
+        // AWS_ENDPOINT_URL with http://) through HTTP_PROXY when it is the same proxy.
+        let tls_proxy = match (&proxies.https, &proxies.http) {
+            (Some(https), Some(http)) if https.url() == http.url() => Some((Scope::All, https)),
+            (Some(https), _) => Some((Scope::Https, https)),
+            (None, Some(http)) => Some((Scope::Http, http)),
+            (None, None) => None,
+        };
+        let plain_route = Route::new(
+            proxies.http.as_ref().map(|http| (Scope::Http, http)),
+            &proxies.no_proxy,
+        );
+        let plain_proxy = plain_route.config.clone();
+        let plain = aws_smithy_http_client::Builder::new().build_with_connector_fn(
+            move |settings, components| {
+                connector_builder(settings, components)
+                    .proxy_config(plain_proxy.clone())
+                    .build_http()
+            },
+        );
+        Transport {
+            trust: config.trust.clone(),
+            plain,
+            plain_route,
+            tls: Mutex::new(None),
+            tls_route: Route::new(tls_proxy, &proxies.no_proxy),
+        }
+    }
+
+    /// The HTTPS client, built on first use with the configuration's trust store.
+    fn tls_client(&self) -> Result<SharedHttpClient, Box<TransportError>> {
+        let mut slot = self
+            .tls
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(client) = &*slot {
+            return Ok(client.clone());
+        }
+        let trust_store = match &self.trust {
+            Trust::System => TrustStore::default(),
+            // Instead of the system's CAs, as boto3 takes AWS_CA_BUNDLE.
+            Trust::Bundle(bundle) => TrustStore::empty().with_pem_certificate(bundle.load()?),
+        };
+        let context = TlsContext::builder()
+            .with_trust_store(trust_store)
+            .build()
+            .map_err(|error| {
+                Box::new(TransportError::CaBundle {
+                    path: String::new(),
+                    named_by: "TLS configuration",
+                    problem: error.to_string(),
+                })
+            })?;
+        let proxy = self.tls_route.config.clone();
+        let client = aws_smithy_http_client::Builder::new().build_with_connector_fn(
+            move |settings, components| {
+                connector_builder(settings, components)
+                    .proxy_config(proxy.clone())
                     .tls_provider(tls::Provider::Rustls(
                         tls::rustls_provider::CryptoMode::AwsLc,
                     ))
-                    .build_https(),
-            )
-        })
-        .clone()
-    })
-}
-
-fn plain_http_client() -> SharedHttpClient {
-    PLAIN_HTTP_CLIENT.with(|cell| {
-        cell.get_or_init(|| limited(aws_smithy_http_client::Builder::new().build_http()))
-            .clone()
-    })
-}
-
-/// The HTTP client for calls to the server's STS endpoint.
-pub(super) fn http_client_for(server: &ServerOptions) -> SharedHttpClient {
-    match &server.endpoint_url {
-        Some(url) if url.starts_with("http://") => plain_http_client(),
-        _ => shared_http_client(),
+                    .tls_context(context.clone())
+                    .build()
+            },
+        );
+        *slot = Some(client.clone());
+        Ok(client)
     }
+}
+
+/// A connector builder with the SDK's settings (timeouts) and sleep, as the SDK's own
+/// clients start theirs; no proxy until one is given.
+fn connector_builder(
+    settings: Option<&HttpConnectorSettings>,
+    components: Option<&RuntimeComponents>,
+) -> ConnectorBuilder {
+    let mut builder = Connector::builder();
+    builder.set_connector_settings(settings.cloned());
+    if let Some(components) = components {
+        builder.set_sleep_impl(components.sleep_impl());
+    }
+    builder
+}
+
+/// Hands out [`TransportConnector`]s.
+#[derive(Debug, Clone)]
+struct TransportClient(Arc<Transport>);
+
+impl Transport {
+    fn into_shared(self) -> SharedHttpClient {
+        TransportClient(Arc::new(self)).into_shared()
+    }
+}
+
+impl HttpClient for TransportClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        TransportConnector {
+            transport: self.0.clone(),
+            settings: settings.clone(),
+            components: components.clone(),
+        }
+        .into_shared()
+    }
+
+    fn validate_base_client_config(
+        &self,
+        runtime_components: &RuntimeComponentsBuilder,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        // The HTTPS client is validated (its trust store loaded) on first use instead.
+        self.0
+            .plain
+            .validate_base_client_config(runtime_components, cfg)
+    }
+
+    fn validate_final_config(
+        &self,
+        runtime_components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.plain.validate_final_config(runtime_components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.plain.connector_metadata()
+    }
+}
+
+#[derive(Debug)]
+struct TransportConnector {
+    transport: Arc<Transport>,
+    settings: HttpConnectorSettings,
+    components: RuntimeComponents,
+}
+
+impl HttpConnector for TransportConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let transport = &self.transport;
+        let uri = request.uri().to_string();
+        let https = uri.starts_with("https://");
+        let route = if https {
+            &transport.tls_route
+        } else {
+            &transport.plain_route
+        };
+        let failed = Failed {
+            origin: origin(&uri),
+            host: request
+                .uri()
+                .parse::<http::Uri>()
+                .ok()
+                .and_then(|uri| uri.host().map(str::to_string))
+                .unwrap_or_default(),
+            proxy: route.proxy_for(&uri).cloned(),
+            https,
+            trust: transport.trust.clone(),
+        };
+        if failed.proxy.is_some() && !route.usable {
+            return HttpConnectorFuture::ready(Err(failed.unusable_proxy()));
+        }
+        let connector = if https {
+            match transport.tls_client() {
+                Ok(client) => client.http_connector(&self.settings, &self.components),
+                Err(error) => return HttpConnectorFuture::ready(Err(ConnectorError::user(error))),
+            }
+        } else {
+            transport
+                .plain
+                .http_connector(&self.settings, &self.components)
+        };
+        let response = connector.call(request);
+        let origin = failed.origin.clone();
+        HttpConnectorFuture::new(async move {
+            match response.await {
+                Ok(response) => read_limited(response, origin).await,
+                Err(error) => Err(failed.explain(error)),
+            }
+        })
+    }
+}
+
+/// What a failed request was, to say why it failed.
+struct Failed {
+    origin: String,
+    host: String,
+    proxy: Option<Proxy>,
+    https: bool,
+    trust: Trust,
+}
+
+impl Failed {
+    /// The host and port the request was for.
+    fn target(&self) -> String {
+        let authority = self.origin.split_once("://").map_or("", |(_, rest)| rest);
+        if authority.contains(':') && !authority.ends_with(']') {
+            authority.to_string()
+        } else {
+            format!("{authority}:{}", if self.https { 443 } else { 80 })
+        }
+    }
+
+    fn unusable_proxy(self) -> ConnectorError {
+        let proxy = self.proxy.as_ref().expect("a proxy");
+        ConnectorError::user(Box::new(TransportError::Proxy {
+            proxy: proxy.shown(),
+            named_by: proxy.named_by,
+            target: self.target(),
+            failure: ProxyFailure::Unusable,
+            cause: None,
+        }))
+    }
+
+    /// A failure the SDK's client reported, with what it means when that is a certificate
+    /// or the proxy. A TLS failure is never retried: a new attempt meets the same
+    /// certificate (the SDK would retry it as an I/O error, 9 attempts by default).
+    fn explain(self, error: ConnectorError) -> ConnectorError {
+        let tls = causes(&error)
+            .find_map(|cause| cause.downcast_ref::<rustls::Error>())
+            .cloned();
+        if let Some(tls) = tls {
+            return ConnectorError::user(Box::new(TransportError::Tls {
+                origin: self.origin.clone(),
+                host: self.host.clone(),
+                proxy: self
+                    .proxy
+                    .as_ref()
+                    .map(|proxy| format!("{} ({})", proxy.shown(), proxy.named_by)),
+                trust: self.trust.describe(),
+                error: tls,
+                cause: Box::new(error),
+            }));
+        }
+        let Some(proxy) = &self.proxy else {
+            return error;
+        };
+        let tunnel = causes(&error)
+            .map(|cause| cause.to_string())
+            .find_map(|text| text.strip_prefix("tunnel error: ").map(str::to_string));
+        let connect_failed = causes(&error).any(|cause| {
+            cause
+                .downcast_ref::<hyper_util::client::legacy::Error>()
+                .is_some_and(hyper_util::client::legacy::Error::is_connect)
+        });
+        // hyper-util's tunnel errors are only known by their text.
+        let failure = match tunnel.as_deref() {
+            _ if error.is_timeout() => ProxyFailure::Timeout,
+            Some("failed to create underlying connection") => ProxyFailure::Connect,
+            Some("proxy authorization required") => ProxyFailure::AuthenticationRequired,
+            Some("unsuccessful") => ProxyFailure::TunnelRefused,
+            Some(_) => ProxyFailure::Tunnel,
+            // Every connection of a plain HTTP request goes to the proxy.
+            None if !self.https && connect_failed => ProxyFailure::Connect,
+            None => return error,
+        };
+        let (timeout, io, user, kind) = (
+            error.is_timeout(),
+            error.is_io(),
+            error.is_user(),
+            error.as_other(),
+        );
+        let explained = Box::new(TransportError::Proxy {
+            proxy: proxy.shown(),
+            named_by: proxy.named_by,
+            target: self.target(),
+            failure,
+            cause: Some(Box::new(error)),
+        });
+        match failure {
+            // A proxy that says no says it again: not retried.
+            ProxyFailure::TunnelRefused | ProxyFailure::AuthenticationRequired => {
+                ConnectorError::user(explained)
+            }
+            _ if timeout => ConnectorError::timeout(explained),
+            _ if io => ConnectorError::io(explained),
+            _ if user => ConnectorError::user(explained),
+            _ => ConnectorError::other(explained, kind),
+        }
+    }
+}
+
+/// An error and its causes, each `io::Error`'s payload included (`io::Error::source` skips
+/// it, and rustls' errors travel inside two of them).
+fn causes<'a>(
+    error: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(error), |&error| {
+        match error.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn StdError + 'static)),
+            None => error.source(),
+        }
+    })
 }
 
 /// A size in the units messages use ("1 MiB").
@@ -106,64 +501,6 @@ impl fmt::Display for AnswerTooLarge {
 }
 
 impl std::error::Error for AnswerTooLarge {}
-
-/// Wraps a client so that every connector it hands out reads at most
-/// [`MAX_RESPONSE_BYTES`] of an answer.
-fn limited(inner: SharedHttpClient) -> SharedHttpClient {
-    LimitedClient { inner }.into_shared()
-}
-
-#[derive(Debug)]
-struct LimitedClient {
-    inner: SharedHttpClient,
-}
-
-impl HttpClient for LimitedClient {
-    fn http_connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        LimitedConnector {
-            inner: self.inner.http_connector(settings, components),
-        }
-        .into_shared()
-    }
-
-    fn validate_base_client_config(
-        &self,
-        runtime_components: &RuntimeComponentsBuilder,
-        cfg: &ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.inner
-            .validate_base_client_config(runtime_components, cfg)
-    }
-
-    fn validate_final_config(
-        &self,
-        runtime_components: &RuntimeComponents,
-        cfg: &ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.inner.validate_final_config(runtime_components, cfg)
-    }
-
-    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
-        self.inner.connector_metadata()
-    }
-}
-
-#[derive(Debug)]
-struct LimitedConnector {
-    inner: SharedHttpConnector,
-}
-
-impl HttpConnector for LimitedConnector {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let origin = origin(request.uri());
-        let response = self.inner.call(request);
-        HttpConnectorFuture::new(async move { read_limited(response.await?, origin).await })
-    }
-}
 
 /// The scheme and authority of a URI, for messages.
 fn origin(uri: &str) -> String {
@@ -259,6 +596,47 @@ mod tests {
             "https://sts.us-east-1.amazonaws.com"
         );
         assert_eq!(origin("http://169.254.169.254"), "http://169.254.169.254");
+    }
+
+    #[test]
+    fn transports_are_kept_per_trust_and_proxy_configuration() {
+        use crate::options::ServerOptions;
+        let dir = std::env::temp_dir().join(format!("aws_sts-transports-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bundle = dir.join("ca.pem");
+        std::fs::write(&bundle, "one").unwrap();
+        let server = |ca_bundle: Option<&str>, proxy_url: Option<&str>| ServerOptions {
+            ca_bundle: ca_bundle.map(str::to_string),
+            proxy_url: proxy_url.map(str::to_string),
+            ..ServerOptions::default()
+        };
+        let path = bundle.to_string_lossy().into_owned();
+        let with_bundle = TransportConfig::for_server(&server(Some(&path), None));
+        let proxied =
+            TransportConfig::for_server(&server(Some(&path), Some("http://127.0.0.1:3128")));
+        assert_ne!(with_bundle, proxied);
+        assert_eq!(
+            with_bundle,
+            TransportConfig::for_server(&server(Some(&path), None))
+        );
+        let before = transport_count();
+        transport_for(&with_bundle);
+        transport_for(&with_bundle);
+        transport_for(&proxied);
+        assert_eq!(transport_count(), before + 2);
+        // An edited bundle is another configuration: the next client reads it anew.
+        std::fs::write(&bundle, "two, longer").unwrap();
+        let edited = TransportConfig::for_server(&server(Some(&path), None));
+        assert_ne!(edited, with_bundle);
+        transport_for(&edited);
+        assert_eq!(transport_count(), before + 3);
+        // However many bundles come and go, a backend keeps at most MAX_TRANSPORTS.
+        for n in 0..3 * MAX_TRANSPORTS {
+            let path = format!("/nonexistent/ca-{n}.pem");
+            transport_for(&TransportConfig::for_server(&server(Some(&path), None)));
+            assert!(transport_count() <= MAX_TRANSPORTS);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -2,27 +2,33 @@
 //! validated options into an AWS SDK client, calls GetCallerIdentity, and explains every
 //! failure as an [`FdwError`] that says what to fix.
 
+mod ambient;
 mod client;
 mod credentials;
+mod endpoint;
 mod errors;
 mod http;
+mod transport;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::Region;
+use aws_types::os_shim_internal::{Env, Fs};
 
 use crate::error::{FdwError, SqlState};
 use crate::options::{ServerOptions, StaticKeys};
 use crate::row::CallerIdentity;
 
 use client::pooled_client;
-use errors::{explain_sdk_error, timed_out, with_attempts};
+use errors::{concerns_credentials, explain_sdk_error, no_endpoint, timed_out, with_attempts};
 
 pub use client::{clear_clients, forget_client, MAX_POOLED_CLIENTS};
 pub use credentials::INSTANCE_METADATA_BUDGET;
+pub use endpoint::{EndpointSource, ResolvedEndpoint};
 pub use http::MAX_RESPONSE_BYTES;
+pub use transport::CA_BUNDLE_VARIABLE;
 
 /// Steampipe's last resort, and STS's global endpoint region.
 pub const FALLBACK_REGION: &str = "us-east-1";
@@ -128,12 +134,24 @@ pub fn region_for_patterns(patterns: &[String]) -> String {
         .unwrap_or_else(|| FALLBACK_REGION.to_string())
 }
 
-/// The endpoint a request goes to, for messages.
-pub fn endpoint_for_messages(server: &ServerOptions, region: &str) -> String {
-    server
-        .endpoint_url
-        .clone()
-        .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"))
+/// The endpoint a GetCallerIdentity for these options goes to in `region`, as the SDK
+/// resolves it from the options, the process's environment and its shared config file; an
+/// error is the SDK's reason for having none. Reads the shared files, asks no network.
+pub async fn resolve_endpoint(
+    server: &ServerOptions,
+    region: &str,
+) -> Result<ResolvedEndpoint, String> {
+    endpoint::resolve(server, region, &Env::real(), &Fs::real()).await
+}
+
+/// The endpoint a request goes to, for messages and EXPLAIN: its URL, with where it came
+/// from when that is the environment or the profile (`http://localhost:4566
+/// (AWS_ENDPOINT_URL)`), or why there is none.
+pub async fn endpoint_for_messages(server: &ServerOptions, region: &str) -> String {
+    match resolve_endpoint(server, region).await {
+        Ok(endpoint) => endpoint.to_string(),
+        Err(why) => format!("none ({why})"),
+    }
 }
 
 /// A GetCallerIdentity answer and when the credentials behind it expire, if they do.
@@ -163,19 +181,36 @@ pub async fn get_caller_identity(settings: &ConnectionSettings) -> Result<Answer
                 let region = resolve_region(&settings.server).await;
                 return Err(timed_out(
                     timeout,
-                    &endpoint_for_messages(&settings.server, region.as_ref()),
+                    &endpoint_for_messages(&settings.server, region.as_ref()).await,
                 ));
             }
         };
-    let endpoint = endpoint_for_messages(&settings.server, pooled.region.as_ref());
     let attempts = pooled.attempts.0.load(Ordering::Relaxed);
-    let answer = result.map_err(|error| {
-        with_attempts(
-            explain_sdk_error(error, settings, &endpoint),
-            attempts,
-            settings.server.max_attempts,
-        )
-    })?;
+    let answer = match result {
+        Ok(answer) => answer,
+        Err(error) => {
+            // Found only now: a successful call reads no shared file for a message.
+            let endpoint = match resolve_endpoint(&settings.server, pooled.region.as_ref()).await {
+                Ok(endpoint) => endpoint.to_string(),
+                // The SDK, asked the same, had no endpoint either: the call never left.
+                Err(why) => {
+                    return Err(
+                        no_endpoint(pooled.region.as_ref(), &why).redacted(&settings.secrets())
+                    )
+                }
+            };
+            let ambient = if concerns_credentials(&error) {
+                ambient::inspect(settings).await
+            } else {
+                ambient::Ambient::default()
+            };
+            return Err(with_attempts(
+                explain_sdk_error(error, settings, &endpoint, &ambient),
+                attempts,
+                settings.server.max_attempts,
+            ));
+        }
+    };
     let credentials_expiry = *pooled
         .credentials_expiry
         .lock()
@@ -191,7 +226,10 @@ pub async fn get_caller_identity(settings: &ConnectionSettings) -> Result<Answer
         }),
         _ => Err(FdwError::new(
             SqlState::UnableToCreateReply,
-            format!("the GetCallerIdentity answer from {endpoint} lacks Arn, UserId or Account"),
+            format!(
+                "the GetCallerIdentity answer from {} lacks Arn, UserId or Account",
+                endpoint_for_messages(&settings.server, pooled.region.as_ref()).await
+            ),
         )
         .with_hint("Check that endpoint_url points at an STS endpoint.")),
     }
@@ -313,15 +351,52 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_call_the_sdk_has_no_endpoint_for_says_why() {
+        // Refused by the option parser; the environment can make the same (FIPS from
+        // AWS_USE_FIPS_ENDPOINT, a custom endpoint from AWS_ENDPOINT_URL).
+        let settings = ConnectionSettings::new(
+            ServerOptions {
+                region: Some("us-east-1".into()),
+                endpoint_url: Some("http://127.0.0.1:9".into()),
+                use_fips: Some(true),
+                max_attempts: 1,
+                ..ServerOptions::default()
+            },
+            Some(StaticKeys {
+                access_key_id: "AKIANOENDPOINT".into(),
+                secret_access_key: "no-endpoint-secret".into(),
+                session_token: None,
+            }),
+        );
+        let error = get_caller_identity(&settings).await.unwrap_err();
+        assert_eq!(error.state, SqlState::UnableToEstablishConnection);
+        assert_eq!(
+            error.message,
+            "no STS endpoint for region us-east-1: Invalid Configuration: FIPS and custom endpoint are not supported"
+        );
+        assert!(error.hint.unwrap().contains("AWS_USE_FIPS_ENDPOINT"));
+        assert_eq!(
+            endpoint_for_messages(&settings.server, "us-east-1").await,
+            "none (Invalid Configuration: FIPS and custom endpoint are not supported)"
+        );
+        clear_clients();
+    }
+
+    #[tokio::test]
     async fn region_option_wins_and_us_east_1_is_the_fallback() {
         let server = ServerOptions {
             region: Some("eu-west-3".into()),
             ..ServerOptions::default()
         };
         assert_eq!(resolve_region(&server).await.as_ref(), "eu-west-3");
+        // The server's endpoint_url wins over anything in the process's environment.
+        let custom = ServerOptions {
+            endpoint_url: Some("http://127.0.0.1:5000".into()),
+            ..server
+        };
         assert_eq!(
-            endpoint_for_messages(&server, "eu-west-3"),
-            "https://sts.eu-west-3.amazonaws.com"
+            endpoint_for_messages(&custom, "eu-west-3").await,
+            "http://127.0.0.1:5000"
         );
     }
 }

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod proxy;
+pub mod tls;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -29,6 +31,34 @@ pub fn moto_port() -> u16 {
 
 pub fn moto_endpoint() -> String {
     format!("http://127.0.0.1:{}", moto_port())
+}
+
+/// The scratch cluster's HOME (tests/cluster.sh), where the AWS shared files live.
+pub fn cluster_home() -> String {
+    let scratch = std::env::var("AWS_STS_SCRATCH")
+        .unwrap_or_else(|_| format!("/tmp/aws_sts-scratch-{}", pg_port()));
+    format!("{scratch}/home")
+}
+
+/// A `/proc/<pid>/status` figure in KiB (`VmRSS`, `VmHWM`, ...) of a backend.
+pub fn proc_status_kib(pid: i32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// The lines of `EXPLAIN <statement>`, joined.
+pub fn explain(client: &mut postgres::Client, statement: &str) -> String {
+    client
+        .query(&format!("EXPLAIN {statement}"), &[])
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The scratch cluster's server log, to check what reached it.
