@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts and stops the scratch environment the demo and the tests use: a moto server (the
-# STS/IAM emulator) and a PostgreSQL 15 cluster with aws_sts installed, both on 127.0.0.1.
+# STS/IAM emulator) and a PostgreSQL cluster with aws_sts installed, both on 127.0.0.1. The
+# server is $PG_CONFIG's (PG=18 for PostgreSQL 18); each major version has its own ports
+# and scratch directory (tests/env.sh), so 15's and 18's can run side by side.
 #
 #   tests/cluster.sh start   # idempotent
 #   tests/cluster.sh stop
@@ -29,6 +31,30 @@ fi
 moto_up() { curl -fsS "http://127.0.0.1:$MOTO_PORT/moto-api/" >/dev/null 2>&1; }
 pg_up() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT"; }
 
+# `postgres` must reach the server's programs and aws_sts's files: a server installed under
+# a directory only root may enter (the PostgreSQL 18 wheel in a checkout's .venv-pg18) gets
+# o+x on each directory on the way that needs it, and the files o+r.
+let_postgres_reach() {
+    local path dir parents
+    for path in "$@"; do
+        if "${RUN_AS[@]}" test -r "$path"; then continue; fi
+        path=$(readlink -f "$path")
+        parents=()
+        dir=$path
+        while [ "$dir" != / ]; do
+            dir=$(dirname "$dir")
+            parents=("$dir" "${parents[@]}")
+        done
+        for dir in "${parents[@]}"; do
+            if ! "${RUN_AS[@]}" test -x "$dir"; then
+                echo "cluster: chmod o+x $dir (for the postgres user)"
+                chmod o+x "$dir"
+            fi
+        done
+        "${RUN_AS[@]}" test -r "$path" || chmod o+rX "$path"
+    done
+}
+
 start_moto() {
     if moto_up; then return; fi
     mkdir -p "$SCRATCH"
@@ -43,7 +69,11 @@ start_moto() {
 start_postgres() {
     if pg_up; then return; fi
     mkdir -p "$SCRATCH/home" "$SCRATCH/socket"
-    if [ ${#RUN_AS[@]} -gt 0 ]; then chown -R postgres: "$SCRATCH"; fi
+    if [ ${#RUN_AS[@]} -gt 0 ]; then
+        chown -R postgres: "$SCRATCH"
+        let_postgres_reach "$PG_BIN/postgres" "$PG_BIN/initdb" "$PG_BIN/pg_ctl" \
+            "$("$PG_CONFIG" --pkglibdir)/aws_sts.so" "$("$PG_CONFIG" --sharedir)/extension/aws_sts.control"
+    fi
     if [ ! -f "$PGDATA/PG_VERSION" ]; then
         "${RUN_AS[@]}" "$PG_BIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$SCRATCH/initdb.log"
     fi

@@ -3,6 +3,7 @@
 //! Postgres-free core.
 
 mod catalog;
+mod compat;
 mod explain;
 mod import;
 mod interrupts;

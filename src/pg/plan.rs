@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 use crate::options::ServerKind;
 
 use super::catalog::server_of;
+use super::compat;
 use super::pins;
 use super::resolve::aggregator_members;
 
@@ -56,17 +57,12 @@ pub(super) unsafe extern "C-unwind" fn get_foreign_paths(
     // SAFETY: one plain foreign scan path with no pathkeys, outer rels or private data.
     unsafe {
         let rows = (*baserel).rows;
-        let path = pg_sys::create_foreignscan_path(
+        let path = compat::create_plain_foreignscan_path(
             root,
             baserel,
-            ptr::null_mut(),
             rows,
             STARTUP_COST,
             STARTUP_COST + rows * pg_sys::DEFAULT_CPU_TUPLE_COST,
-            ptr::null_mut(),
-            ptr::null_mut(),
-            ptr::null_mut(),
-            ptr::null_mut(),
         );
         pg_sys::add_path(baserel, path.cast());
     }

@@ -15,6 +15,7 @@ use super::catalog::{
     aws_sts_servers, server_of, syscache_hash, user_mapping_options, user_name, IDENTITY_CACHE,
     MAPPINGS,
 };
+use super::compat;
 use super::report::report;
 
 /// What a scan needs, resolved from the catalogs: no secret is ever printed from here.
@@ -158,14 +159,11 @@ pub(super) fn aggregator_members(
         .into_iter()
         .filter_map(|member| {
             let (server_id, server) = member.id;
-            // SAFETY: an ACL check of an existing server for an existing role.
-            let allowed = unsafe {
-                pg_sys::pg_foreign_server_aclcheck(
-                    server_id,
-                    user_id,
-                    pg_sys::ACL_USAGE as pg_sys::AclMode,
-                ) == pg_sys::AclResult::ACLCHECK_OK
-            };
+            let allowed = compat::foreign_server_aclcheck(
+                server_id,
+                user_id,
+                pg_sys::ACL_USAGE as pg_sys::AclMode,
+            ) == pg_sys::AclResult::ACLCHECK_OK;
             if !allowed {
                 return Some(Err(FdwError::new(
                     SqlState::InsufficientPrivilege,
@@ -247,18 +245,11 @@ pub(super) fn scan_plan(
 }
 
 /// The user whose mapping a scan uses: the view owner for a scan through a view, else the
-/// current user (as postgres_fdw does with the range table entry's checkAsUser).
+/// current user (as postgres_fdw does with checkAsUser).
 pub(super) fn scan_user(node: *const pg_sys::ForeignScanState) -> pg_sys::Oid {
-    // SAFETY: `node` is the scan being begun or explained; its plan's scanrelid indexes the
-    // executor's range table (exec_rt_fetch).
+    // SAFETY: `node` is the scan being begun or explained.
     unsafe {
-        let plan = (*node).ss.ps.plan as *const pg_sys::ForeignScan;
-        let range_table =
-            pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*(*node).ss.ps.state).es_range_table);
-        let check_as_user = ((*plan).scan.scanrelid as usize)
-            .checked_sub(1)
-            .and_then(|index| range_table.get_ptr(index))
-            .map_or(pg_sys::InvalidOid, |entry| (*entry).checkAsUser);
+        let check_as_user = compat::scan_check_as_user(node);
         if check_as_user != pg_sys::InvalidOid {
             check_as_user
         } else {

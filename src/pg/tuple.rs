@@ -14,6 +14,7 @@ use crate::options;
 use crate::row::{self, Column};
 
 use super::catalog::{cstr_to_string, def_elems};
+use super::compat;
 use super::report::report;
 
 thread_local! {
@@ -104,7 +105,7 @@ pub(super) fn table_attributes(
     (0..natts)
         .map(|index| {
             // SAFETY: index < natts.
-            let attribute = unsafe { (*tupdesc).attrs.as_slice(natts)[index] };
+            let attribute = unsafe { compat::tuple_desc_attr(tupdesc, index) };
             if attribute.attisdropped {
                 return None;
             }
