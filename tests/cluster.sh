@@ -12,6 +12,10 @@
 # with an empty environment: no AWS_* variable of the caller leaks in, instance metadata is
 # switched off (AWS_EC2_METADATA_DISABLED=true) and HOME is an empty scratch directory, so
 # the AWS default credential chain finds nothing unless a test puts it there.
+#
+# Two variables shape a cluster for tests that need another one (tests/common/cluster.rs):
+#   AWS_STS_SERVER_ENV   more NAME=value words for the server's environment (HTTPS_PROXY=...)
+#   AWS_STS_SERVER_CONF  more postgres options (-c shared_preload_libraries=aws_sts)
 set -euo pipefail
 
 . "$(dirname "$0")/env.sh"
@@ -77,9 +81,12 @@ start_postgres() {
     if [ ! -f "$PGDATA/PG_VERSION" ]; then
         "${RUN_AS[@]}" "$PG_BIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$SCRATCH/initdb.log"
     fi
+    local server_env
+    read -r -a server_env <<<"${AWS_STS_SERVER_ENV:-}"
     "${RUN_AS[@]}" env -i PATH=/usr/bin:/bin HOME="$SCRATCH/home" LANG=C.UTF-8 AWS_EC2_METADATA_DISABLED=true \
+        "${server_env[@]}" \
         "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$SCRATCH/postgres.log" -w -t 60 \
-        -o "-p $PGPORT -c listen_addresses=127.0.0.1 -k $SCRATCH/socket -c max_connections=200 -c shared_buffers=64MB" \
+        -o "-p $PGPORT -c listen_addresses=127.0.0.1 -k $SCRATCH/socket -c max_connections=200 -c shared_buffers=64MB ${AWS_STS_SERVER_CONF:-}" \
         start >/dev/null
 }
 

@@ -2,6 +2,7 @@
 //! `tests/cluster.sh start` (as `make test` does), and small fake endpoints for faults.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod faults;
 pub mod proxy;
 pub mod tls;
