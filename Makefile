@@ -24,7 +24,7 @@ export AWS_EC2_METADATA_DISABLED := true
 PG_FEATURE = pg$(or $(shell $(PG_CONFIG) --version | sed -n 's/^PostgreSQL \([0-9]*\).*/\1/p'),\
     $(error $(PG_CONFIG) does not answer as a pg_config))
 
-.PHONY: setup setup-server build install demo test bench load soak unit lint stop clean
+.PHONY: setup setup-server build install package demo test bench load soak unit lint stop clean
 
 # With no PG: both versions `make test` runs on (and `make lint` checks).
 setup:
@@ -38,8 +38,16 @@ build: setup-server
 	cargo build --release --no-default-features --features $(PG_FEATURE)
 
 # Into the server PG_CONFIG names: its pkglibdir and sharedir/extension.
+# Older versions' install scripts are copied too (pgrx copies only the generated script and
+# the upgrade scripts), so that CREATE EXTENSION aws_sts VERSION '0.1.0' works.
 install: setup-server
 	cargo pgrx install --release --pg-config $(PG_CONFIG) --no-default-features --features $(PG_FEATURE)
+	install -m 644 sql/aws_sts--0.1.0.sql $$($(PG_CONFIG) --sharedir)/extension/
+
+# For the server PG_CONFIG names, in target/package: a tarball to unpack with `tar -C /`, and
+# for Debian's postgresql-<major> a postgresql-<major>-aws-sts .deb (tests/package.sh).
+package: setup-server
+	tests/package.sh build
 
 demo: install
 	tests/demo.sh
@@ -58,7 +66,7 @@ test:
 	@cat target/tests-pg15/result.txt target/tests-pg18/result.txt | \
 	    awk '{ passed += $$2; failed += $$4 } END { print "tests: " passed " passed, " failed " failed" }'
 else
-test: install sqlite
+test: install sqlite package
 	tests/run.sh
 endif
 

@@ -79,6 +79,17 @@ sqlite_passed=$(awk '/^sqlite tests:/ { print $3 }' "$OUT/sqlite-tests.log")
 sqlite_failed=$(awk '/^sqlite tests:/ { print $5 }' "$OUT/sqlite-tests.log")
 # --- end of the SQLite section ---------------------------------------------------------------
 
-echo "tests: $((cargo_passed + regress_passed + ${sqlite_passed:-0})) passed, $((cargo_failed + ${sqlite_failed:-1})) failed" |
+# Last, as it reseeds moto: the .deb of `make package` installs with dpkg -i, answers the
+# seed query and leaves nothing behind with dpkg -r (Debian's PostgreSQL only).
+echo "== package (tests/package.sh check)"
+package_passed=0 package_failed=0
+if tests/package.sh check 2>&1 | tee "$OUT/package.log"; then
+    if grep -q '^package: dpkg -r removed every file' "$OUT/package.log"; then package_passed=1; fi
+else
+    package_failed=1
+fi
+
+echo "tests: $((cargo_passed + regress_passed + ${sqlite_passed:-0} + package_passed)) passed, $((cargo_failed + ${sqlite_failed:-1} + package_failed)) failed" |
     tee "$OUT/result.txt"
+[ "$package_failed" = 0 ] || exit 1
 exit "$sqlite_status"

@@ -30,6 +30,20 @@ done
 SUDO=()
 [ "$(id -u)" = 0 ] || SUDO=(sudo)
 
+# 0. Rust 1.95 or newer (Cargo.toml's rust-version; pgrx 0.18.1 needs it). It cannot be
+#    installed from here: say how, rather than fail later with "cargo: command not found".
+RUST_MIN=1.95
+rust=$(rustc --version 2>/dev/null | sed -n 's/^rustc \([0-9]*\.[0-9]*\).*/\1/p' || true)
+if [ -z "$rust" ] || ! command -v cargo >/dev/null 2>&1 ||
+    [ "$(printf '%s\n' "$RUST_MIN" "$rust" | sort -V | head -n 1)" != "$RUST_MIN" ]; then
+    echo "setup: aws_sts needs Rust $RUST_MIN or newer (cargo and rustc), and found ${rust:-none}." >&2
+    echo "setup: install it with rustup (https://rustup.rs):" >&2
+    echo "         curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --default-toolchain stable" >&2
+    echo "         . \"\$HOME/.cargo/env\"" >&2
+    echo "setup: then run this again." >&2
+    exit 1
+fi
+
 # 1. Debian packages: the PostgreSQL 15 server and headers, clang for pgrx's bindgen, curl;
 #    PL/Python and the system python's boto3 for `make bench`'s PL/Python comparison;
 #    SQLite's shell and library for the SQLite extension's tests (sqlite/).

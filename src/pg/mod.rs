@@ -75,6 +75,22 @@ CREATE EVENT TRIGGER aws_sts_comment_imported_tables ON ddl_command_end
     requires = [aws_sts_table_comment, aws_sts_column_comment],
 );
 
+// Every function and the event trigger say what they are for in \df+ and \dy+ (added in
+// 0.2.0: sql/aws_sts--0.1.0--0.2.0.sql has the same statements for upgrades).
+extension_sql!(
+    r#"
+COMMENT ON FUNCTION aws_sts_fdw_handler() IS 'Handler of the aws_sts foreign data wrapper: plans and runs scans of aws_sts_caller_identity';
+COMMENT ON FUNCTION aws_sts_fdw_validator(text[], oid) IS 'Validator of the aws_sts foreign data wrapper: checks the options of its servers, user mappings and foreign tables';
+COMMENT ON FUNCTION aws_sts_table_comment() IS 'The comment IMPORT FOREIGN SCHEMA puts on aws_sts_caller_identity';
+COMMENT ON FUNCTION aws_sts_column_comment(text) IS 'The comment of a column of aws_sts_caller_identity, NULL for an unknown column name';
+COMMENT ON FUNCTION aws_sts_clear_cache() IS 'Empties the identity cache and drops the STS clients (and the credentials they hold); returns how many identities were cached';
+COMMENT ON FUNCTION aws_sts_comment_imported_tables() IS 'Event trigger function: comments the tables and columns IMPORT FOREIGN SCHEMA creates for aws_sts servers';
+COMMENT ON EVENT TRIGGER aws_sts_comment_imported_tables IS 'Comments the tables and columns IMPORT FOREIGN SCHEMA creates for aws_sts servers';
+"#,
+    name = "comments",
+    finalize,
+);
+
 /// The comment IMPORT FOREIGN SCHEMA puts on `aws_sts_caller_identity`.
 #[pg_extern(immutable, parallel_safe)]
 fn aws_sts_table_comment() -> &'static str {

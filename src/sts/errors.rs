@@ -485,6 +485,12 @@ fn explain_service_error(error: &GetCallerIdentityError, endpoint: &str) -> FdwE
     let message = error.message().unwrap_or("no message");
     let detail = format!("AWS error {code}: {message}");
     let (summary, hint) = match code {
+        // A request signed more than 5 minutes from AWS's time: AWS answers RequestExpired,
+        // RequestTimeTooSkewed or SignatureDoesNotMatch "Signature expired", whatever the keys.
+        _ if clock_skewed(code, message) => (
+            "AWS rejected the request's time: the database server's clock is off",
+            "Synchronise the database server's clock (NTP, chrony): AWS accepts requests signed within 5 minutes of its time.",
+        ),
         "InvalidClientTokenId" | "UnrecognizedClientException" => (
             "AWS does not recognise the access key or session token",
             "Check access_key and session_token in the user mapping, or the credentials the default chain found.",
@@ -520,6 +526,7 @@ fn explain_service_error(error: &GetCallerIdentityError, endpoint: &str) -> FdwE
         explained = explained.with_aws_message(message);
     }
     match code {
+        _ if clock_skewed(code, message) => explained,
         "InvalidClientTokenId"
         | "UnrecognizedClientException"
         | "SignatureDoesNotMatch"
@@ -529,6 +536,13 @@ fn explain_service_error(error: &GetCallerIdentityError, endpoint: &str) -> FdwE
         }
         _ => explained,
     }
+}
+
+/// Whether AWS refused the request for its timestamp (the machine's clock), not its keys.
+fn clock_skewed(code: &str, message: &str) -> bool {
+    matches!(code, "RequestExpired" | "RequestTimeTooSkewed")
+        || (code == "SignatureDoesNotMatch" && message.starts_with("Signature expired"))
+        || (code == "InvalidSignatureException" && message.starts_with("Signature expired"))
 }
 
 /// The credential sources tried, for the "no credentials" detail.
@@ -754,6 +768,38 @@ mod tidy_tests {
             half.remedy.as_deref(),
             Some(&Remedy::CompleteEnvironmentKeys("AWS_ACCESS_KEY_ID".into()))
         );
+    }
+
+    #[test]
+    fn a_skewed_clock_is_named_not_the_keys() {
+        let endpoint = "http://127.0.0.1:1";
+        for (code, message) in [
+            ("RequestExpired", "Request has expired."),
+            ("RequestTimeTooSkewed", "The difference between the request time and the current time is too large."),
+            (
+                "SignatureDoesNotMatch",
+                "Signature expired: 20260101T000000Z is now earlier than 20261124T081000Z (20261124T081500Z - 5 min.)",
+            ),
+        ] {
+            let error = GetCallerIdentityError::generic(
+                ErrorMetadata::builder().code(code).message(message).build(),
+            );
+            let explained = explain_service_error(&error, endpoint);
+            assert!(explained.message.contains("clock"), "{explained:?}");
+            assert!(explained.hint.as_deref().unwrap().contains("NTP"));
+            assert_eq!(explained.state, SqlState::UnableToEstablishConnection);
+            assert!(explained.remedy.is_none(), "no advice about keys: {explained:?}");
+        }
+        // A wrong secret key is still about the keys.
+        let wrong = GetCallerIdentityError::generic(
+            ErrorMetadata::builder()
+                .code("SignatureDoesNotMatch")
+                .message("The request signature we calculated does not match the signature you provided.")
+                .build(),
+        );
+        assert!(explain_service_error(&wrong, endpoint)
+            .message
+            .contains("secret key"));
     }
 
     const CODES: [&str; 12] = [
