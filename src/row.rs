@@ -136,13 +136,43 @@ pub fn quote_ident(name: &str) -> String {
     let plain = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
         && name
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && KEYWORDS.binary_search(&name).is_err();
     if plain {
         name.to_string()
     } else {
         format!("\"{}\"", name.replace('"', "\"\""))
     }
 }
+
+/// PostgreSQL 18's keywords that are not unreserved (parser/kwlist.h, a superset of the
+/// older versions'): as identifiers they need quotes (`SERVER "default"`), as
+/// quote_identifier gives them. Sorted, for the binary search.
+#[rustfmt::skip]
+const KEYWORDS: [&str; 164] = [
+    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric",
+    "authorization", "between", "bigint", "binary", "bit", "boolean", "both", "case",
+    "cast", "char", "character", "check", "coalesce", "collate", "collation", "column",
+    "concurrently", "constraint", "create", "cross", "current_catalog", "current_date",
+    "current_role", "current_schema", "current_time", "current_timestamp", "current_user",
+    "dec", "decimal", "default", "deferrable", "desc", "distinct", "do", "else", "end",
+    "except", "exists", "extract", "false", "fetch", "float", "for", "foreign", "freeze",
+    "from", "full", "grant", "greatest", "group", "grouping", "having", "ilike", "in",
+    "initially", "inner", "inout", "int", "integer", "intersect", "interval", "into", "is",
+    "isnull", "join", "json", "json_array", "json_arrayagg", "json_exists", "json_object",
+    "json_objectagg", "json_query", "json_scalar", "json_serialize", "json_table",
+    "json_value", "lateral", "leading", "least", "left", "like", "limit", "localtime",
+    "localtimestamp", "merge_action", "national", "natural", "nchar", "none", "normalize",
+    "not", "notnull", "null", "nullif", "numeric", "offset", "on", "only", "or", "order",
+    "out", "outer", "overlaps", "overlay", "placing", "position", "precision", "primary",
+    "real", "references", "returning", "right", "row", "select", "session_user", "setof",
+    "similar", "smallint", "some", "substring", "symmetric", "system_user", "table",
+    "tablesample", "then", "time", "timestamp", "to", "trailing", "treat", "trim", "true",
+    "union", "unique", "user", "using", "values", "varchar", "variadic", "verbose", "when",
+    "where", "window", "with", "xmlattributes", "xmlconcat", "xmlelement", "xmlexists",
+    "xmlforest", "xmlnamespaces", "xmlparse", "xmlpi", "xmlroot", "xmlserialize",
+    "xmltable",
+];
 
 /// The `CREATE FOREIGN TABLE` that IMPORT FOREIGN SCHEMA runs for a server.
 pub fn create_table_sql(server_name: &str) -> String {
@@ -221,6 +251,12 @@ mod tests {
         assert_eq!(quote_ident("_ctx"), "_ctx");
         assert_eq!(quote_ident("Arn"), "\"Arn\"");
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_ident("default"), "\"default\"");
+        assert_eq!(quote_ident("user"), "\"user\"");
+        assert_eq!(quote_ident("json_table"), "\"json_table\"");
+        // Unreserved keywords need no quotes.
+        assert_eq!(quote_ident("partition"), "partition");
+        assert!(KEYWORDS.windows(2).all(|pair| pair[0] < pair[1]));
         assert_eq!(Column::by_name("account_id"), Some(Column::AccountId));
         assert_eq!(Column::by_name("nope"), None);
     }

@@ -827,3 +827,40 @@ fn catalog_changes_from_other_sessions_reach_the_next_scan() {
         .unwrap_err();
     assert_eq!(db_error(&error).0, "42501", "{error}");
 }
+
+/// A server named by an SQL keyword: IMPORT FOREIGN SCHEMA's statement and the hints quote
+/// it, so both can be run as written.
+#[test]
+fn a_server_named_by_a_keyword_is_quoted() {
+    let mut admin = connect();
+    let (keys, user_id) = create_iam_user("KeywordServerUser");
+    admin
+        .batch_execute(&format!(
+            r#"DROP SCHEMA IF EXISTS it_keyword CASCADE; DROP SERVER IF EXISTS "default" CASCADE;
+               DROP ROLE IF EXISTS it_keyword_user; CREATE ROLE it_keyword_user LOGIN;
+               CREATE SERVER "default" FOREIGN DATA WRAPPER aws_sts OPTIONS (endpoint_url '{moto}', region 'us-east-1');
+               CREATE SCHEMA it_keyword; IMPORT FOREIGN SCHEMA aws FROM SERVER "default" INTO it_keyword;
+               GRANT USAGE ON FOREIGN SERVER "default" TO it_keyword_user;
+               GRANT USAGE ON SCHEMA it_keyword TO it_keyword_user;
+               GRANT SELECT ON it_keyword.aws_sts_caller_identity TO it_keyword_user;"#,
+            moto = moto_endpoint()
+        ))
+        .unwrap();
+    // The user without keys is told how to map them, in SQL that runs as written.
+    let mut user = connect_as("it_keyword_user");
+    let error = query_arn(&mut user, "it_keyword").unwrap_err();
+    let (code, _, _, hint) = db_error(&error);
+    assert_eq!(code, "42501");
+    assert!(hint.contains(r#"SERVER "default""#), "{hint}");
+    admin
+        .batch_execute(&format!(
+            r#"CREATE USER MAPPING FOR it_keyword_user SERVER "default" OPTIONS (access_key '{}', secret_key '{}')"#,
+            keys.access_key, keys.secret_key
+        ))
+        .unwrap();
+    let mut user = connect_as("it_keyword_user");
+    let row = user
+        .query_one("SELECT user_id FROM it_keyword.aws_sts_caller_identity", &[])
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), user_id);
+}

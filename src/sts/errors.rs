@@ -488,8 +488,8 @@ fn explain_service_error(error: &GetCallerIdentityError, endpoint: &str) -> FdwE
         // A request signed more than 5 minutes from AWS's time: AWS answers RequestExpired,
         // RequestTimeTooSkewed or SignatureDoesNotMatch "Signature expired", whatever the keys.
         _ if clock_skewed(code, message) => (
-            "AWS rejected the request's time: the database server's clock is off",
-            "Synchronise the database server's clock (NTP, chrony): AWS accepts requests signed within 5 minutes of its time.",
+            "AWS rejected the request's time: the clock of the machine aws_sts runs on is off",
+            "Synchronise that machine's clock (NTP, chrony): AWS accepts requests signed within 5 minutes of its time.",
         ),
         "InvalidClientTokenId" | "UnrecognizedClientException" => (
             "AWS does not recognise the access key or session token",
