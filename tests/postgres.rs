@@ -860,7 +860,10 @@ fn a_server_named_by_a_keyword_is_quoted() {
         .unwrap();
     let mut user = connect_as("it_keyword_user");
     let row = user
-        .query_one("SELECT user_id FROM it_keyword.aws_sts_caller_identity", &[])
+        .query_one(
+            "SELECT user_id FROM it_keyword.aws_sts_caller_identity",
+            &[],
+        )
         .unwrap();
     assert_eq!(row.get::<_, String>(0), user_id);
 }

@@ -220,7 +220,8 @@ pub(super) fn split_rel_private(
     }
 }
 
-fn string_at(private: *mut pg_sys::List, index: usize) -> Option<String> {
+/// The String node at `index` of a plan's fdw_private.
+pub(super) fn string_at(private: *mut pg_sys::List, index: usize) -> Option<String> {
     // SAFETY: fdw_private is NIL or what split_rel_private built (copied by the plan cache).
     unsafe {
         let items = pgrx::PgList::<pg_sys::String>::from_pg(private);

@@ -1,6 +1,7 @@
 //! The planner callbacks: row estimates (one row per server, or per aggregator member the
 //! quals leave), the one path, and the plan.
 
+use std::ffi::CString;
 use std::ptr;
 
 use pgrx::pg_sys;
@@ -82,7 +83,21 @@ pub(super) unsafe extern "C-unwind" fn get_foreign_plan(
     // parameters go to fdw_exprs, so setrefs fixes them up for BeginForeignScan.
     unsafe {
         let local_quals = pg_sys::extract_actual_clauses(scan_clauses, false);
-        let (private, expressions) = pins::split_rel_private((*baserel).fdw_private.cast());
+        let (mut private, expressions) = pins::split_rel_private((*baserel).fdw_private.cast());
+        if private.is_null() {
+            // The pins' two entries come first on every plan (empty: nothing pinned).
+            for _ in 0..2 {
+                private = pg_sys::lappend(
+                    private,
+                    pg_sys::makeString(pg_sys::pstrdup(c"".as_ptr())).cast(),
+                );
+            }
+        }
+        let read = CString::new(columns_read(baserel, local_quals)).unwrap_or_default();
+        private = pg_sys::lappend(
+            private,
+            pg_sys::makeString(pg_sys::pstrdup(read.as_ptr())).cast(),
+        );
         pg_sys::make_foreignscan(
             tlist,
             local_quals,
@@ -93,5 +108,34 @@ pub(super) unsafe extern "C-unwind" fn get_foreign_plan(
             ptr::null_mut(),
             outer_plan,
         )
+    }
+}
+
+/// The attribute numbers a query reads from the table (its output and its quals, as
+/// postgres_fdw finds them), comma-separated, or `*` for a whole-row reference: the scan
+/// leaves the other columns NULL instead of converting them, so a hand-written table's
+/// column of an unsuitable type fails only the queries that read it.
+fn columns_read(baserel: *mut pg_sys::RelOptInfo, local_quals: *mut pg_sys::List) -> String {
+    let offset = pg_sys::FirstLowInvalidHeapAttributeNumber;
+    // SAFETY: the planner's RelOptInfo of this scan and its quals; the Bitmapset is palloc'd
+    // in the planner's context.
+    unsafe {
+        let mut attributes: *mut pg_sys::Bitmapset = ptr::null_mut();
+        let relid = (*baserel).relid;
+        pg_sys::pull_varattnos((*(*baserel).reltarget).exprs.cast(), relid, &mut attributes);
+        pg_sys::pull_varattnos(local_quals.cast(), relid, &mut attributes);
+        if pg_sys::bms_is_member(-offset, attributes) {
+            return "*".to_string();
+        }
+        let mut read = Vec::new();
+        let mut member = pg_sys::bms_next_member(attributes, -1);
+        while member >= 0 {
+            // System columns (negative) are the executor's own.
+            if member + offset > 0 {
+                read.push((member + offset).to_string());
+            }
+            member = pg_sys::bms_next_member(attributes, member);
+        }
+        read.join(",")
     }
 }

@@ -135,10 +135,29 @@ pub(super) struct ScanState {
     pub(super) plan: ScanPlan,
     /// For each attribute of the foreign table, what it reads; None for dropped ones.
     pub(super) attributes: Rc<Vec<Option<Attribute>>>,
+    /// For each attribute, whether the query reads it (the others stay NULL).
+    pub(super) read: Vec<bool>,
     /// One row per member server that answered, fetched on the first IterateForeignScan.
     pub(super) rows: Option<Vec<(String, CallerIdentity)>>,
     pub(super) next_row: usize,
     pub(super) stats: ScanStats,
+}
+
+/// Which of `count` attributes a plan's "1,3" (attribute numbers) or "*" says to read; all
+/// of them when the plan says nothing.
+fn columns_read(read: Option<&str>, count: usize) -> Vec<bool> {
+    match read {
+        Some(numbers) if numbers != "*" => {
+            let mut read = vec![false; count];
+            for number in numbers.split(',').filter_map(|n| n.parse::<usize>().ok()) {
+                if let Some(flag) = number.checked_sub(1).and_then(|index| read.get_mut(index)) {
+                    *flag = true;
+                }
+            }
+            read
+        }
+        _ => vec![true; count],
+    }
 }
 
 #[pg_guard]
@@ -174,9 +193,16 @@ pub(super) unsafe extern "C-unwind" fn begin_foreign_scan(
         TABLES.with(|tables| tables.borrow_mut().insert(relation_id, attributes.clone()));
         attributes
     });
+    // SAFETY: the plan node of this scan; its fdw_private is what GetForeignPlan built.
+    let read = pins::string_at(
+        unsafe { (*((*node).ss.ps.plan as *const pg_sys::ForeignScan)).fdw_private },
+        2,
+    );
+    let read = columns_read(read.as_deref(), attributes.len());
     let state = ScanState {
         plan,
         attributes,
+        read,
         rows: None,
         next_row: 0,
         stats: ScanStats::default(),
@@ -218,7 +244,8 @@ pub(super) unsafe extern "C-unwind" fn iterate_foreign_scan(
         let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
         let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
         for (index, attribute) in state.attributes.iter().enumerate() {
-            let value = attribute.as_ref().and_then(|attribute| {
+            let attribute = attribute.as_ref().filter(|_| state.read[index]);
+            let value = attribute.and_then(|attribute| {
                 attribute
                     .column
                     .value(identity, server_name)

@@ -68,10 +68,15 @@ ALTER FOREIGN TABLE whoami DROP COLUMN nonsense;
 SELECT account_id FROM whoami;
 
 -- Columns of other types get their values through the type's input function; a value the
--- type rejects names the column and the foreign table in its CONTEXT.
+-- type rejects names the column and the foreign table in its CONTEXT. Only the columns a
+-- query reads (output or quals) are converted: the others stay NULL.
 CREATE FOREIGN TABLE typed (account_id bigint, akas text[]) SERVER aws;
 SELECT account_id FROM typed;
+SELECT account_id FROM typed WHERE account_id > 0;
 SELECT akas FROM typed;
+SELECT account_id FROM typed WHERE akas IS NOT NULL;
+SELECT typed IS NULL FROM typed;
+SELECT count(*) FROM typed AS a JOIN typed AS b USING (account_id);
 DROP FOREIGN TABLE typed;
 
 -- The validator rejects bad options at CREATE/ALTER time.
