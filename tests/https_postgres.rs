@@ -274,8 +274,8 @@ fn only_a_superuser_sets_ca_bundle() {
 }
 
 #[test]
-fn certificate_checks_hold_for_prepared_statements_plpgsql_and_another_role() {
-    let mut client = connect();
+fn certificate_checks_hold_for_prepared_statements_plpgsql_another_role_and_aggregators() {
+    let (mut client, notices) = connect_collecting_notices();
     let fixture = fixture();
     let endpoint = fixture.pki.endpoint("hp-attack", Validity::Current);
     let url = format!("https://localhost:{}", endpoint.port);
@@ -364,4 +364,35 @@ fn certificate_checks_hold_for_prepared_statements_plpgsql_and_another_role() {
     );
     assert_eq!((state.as_str(), message.as_str()), ("HV00N", &*rejected));
     client.batch_execute("RESET ROLE").unwrap();
+
+    // An aggregator over both: the same keys at the same endpoint, but not the same trust,
+    // so not one identity: each member is called, and only the trusting one answers.
+    client
+        .batch_execute(
+            "CREATE SERVER hp_both FOREIGN DATA WRAPPER aws_sts OPTIONS (type 'aggregator',
+                 connections 'hp_trusting, hp_distrusting', on_error 'skip');
+             CREATE SCHEMA hp_both;
+             IMPORT FOREIGN SCHEMA aws FROM SERVER hp_both INTO hp_both;",
+        )
+        .unwrap();
+    let connections = endpoint.connection_count();
+    let rows: Vec<(String, String)> = client
+        .query(
+            "SELECT sp_connection_name, arn FROM hp_both.aws_sts_caller_identity",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert_eq!(rows, [("hp_trusting".to_string(), STUB_ARN.to_string())]);
+    assert!(
+        endpoint.connection_count() > connections,
+        "the member was called"
+    );
+    let warnings = notices.lock().unwrap().join("\n");
+    assert!(
+        warnings.contains(&format!("01000: {rejected}")),
+        "{warnings}"
+    );
 }
