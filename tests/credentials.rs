@@ -28,16 +28,6 @@ fn server(client: &mut postgres::Client, name: &str, options: &str) {
     server_with_keys(client, name, options, None);
 }
 
-/// An SQL string literal (E'' so that \n in HCL stays a newline).
-fn literal(text: &str) -> String {
-    format!(
-        "E'{}'",
-        text.replace('\\', "\\\\")
-            .replace('\'', "''")
-            .replace('\n', "\\n")
-    )
-}
-
 #[test]
 fn steampipe_config_strings_from_the_docs_work_unchanged() {
     let (mut client, notices) = connect_collecting_notices();

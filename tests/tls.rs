@@ -13,7 +13,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,7 @@ use aws_sts::sts::{clear_clients, get_caller_identity, Answer, ConnectionSetting
 use common::connection_settings;
 use common::faults::{Fault, FaultServer, FAULT_ARN};
 use common::proxy::ConnectProxy;
-use common::tls::{Pki, TlsEndpoint, TlsMoto, Validity, STUB_ARN};
+use common::tls::{fixture, TlsEndpoint, Validity, STUB_ARN};
 
 static ENVIRONMENT: Mutex<()> = Mutex::new(());
 
@@ -50,40 +50,6 @@ fn environment() -> MutexGuard<'static, ()> {
     }
     clear_clients();
     guard
-}
-
-/// The private CA, a certificate of it for localhost and 127.0.0.1, and moto serving it.
-struct Fixture {
-    pki: Pki,
-    moto: TlsMoto,
-    /// A second CA, trusted by nothing here.
-    other: Pki,
-}
-
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let pki = Pki::new("main");
-        let leaf = pki.leaf("moto", &["localhost", "127.0.0.1"], Validity::Current);
-        let started = Instant::now();
-        let moto = TlsMoto::start(&leaf);
-        println!(
-            "moto over TLS on port {} after {:?}",
-            moto.port,
-            started.elapsed()
-        );
-        Fixture {
-            pki,
-            moto,
-            other: Pki::new("other"),
-        }
-    })
-}
-
-impl Fixture {
-    fn moto_url(&self, host: &str) -> String {
-        format!("https://{host}:{}", self.moto.port)
-    }
 }
 
 /// Keys in the server's options (moto takes any), 9 attempts, a 10 s timeout, and `extra`.

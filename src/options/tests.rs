@@ -213,6 +213,8 @@ fn bad_region_and_url_are_rejected() {
         "-us-east-1",
         "us east 1",
         "",
+        "aws-globals",
+        "AWS-GLOBAL",
     ] {
         let err = parse_server(&opts(&[("region", region)])).unwrap_err();
         assert_eq!(err.state, SqlState::InvalidAttributeValue, "{region}");
@@ -223,6 +225,8 @@ fn bad_region_and_url_are_rejected() {
         "cn-northwest-1",
         "eu-isoe-west-1",
         "ap-southeast-3",
+        // STS's global endpoint, as the SDK names it.
+        "aws-global",
     ] {
         assert!(
             parse_server(&opts(&[("region", region)])).is_ok(),

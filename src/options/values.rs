@@ -26,8 +26,12 @@ pub(super) fn find<'a>(options: &'a [(String, String)], name: &str) -> Option<&'
         .map(|(_, value)| value.as_str())
 }
 
+const GLOBAL_REGION: &str = "aws-global";
+
+/// A region code, or `aws-global`: the SDK's pseudo-region for STS's global endpoint
+/// (https://sts.amazonaws.com, signed for us-east-1), which the endpoint rules know.
 pub(super) fn parse_region(name: &str, value: &str) -> Result<String, FdwError> {
-    if !is_region_name(value) {
+    if !is_region_name(value) && value != GLOBAL_REGION {
         return Err(invalid_value(
             name,
             value,

@@ -74,6 +74,8 @@ pub(super) struct PooledClient {
     pub(super) region: Region,
     pub(super) credentials_expiry: Arc<Mutex<Option<SystemTime>>>,
     pub(super) attempts: AttemptCounter,
+    /// How its requests leave the process, as it was when the client was built.
+    transport: TransportConfig,
 }
 
 /// The most clients a backend keeps: every ALTER SERVER or USER MAPPING makes new
@@ -145,13 +147,18 @@ fn is_pooled(settings: &ConnectionSettings) -> bool {
     CLIENTS.with(|clients| clients.borrow().position(settings).is_some())
 }
 
-/// The backend's client for these settings, built on first use.
+/// The backend's client for these settings, built on first use, and built anew when its
+/// transport has changed: a CA bundle edited or replaced since (a stat per call), so that
+/// fixing the file is enough, in a backend that lives for hours behind a pooler too.
 pub(super) async fn pooled_client(settings: &ConnectionSettings) -> PooledClient {
+    let transport = TransportConfig::for_server(&settings.server);
     if let Some(pooled) = CLIENTS.with(|clients| clients.borrow_mut().get(settings)) {
-        return pooled;
+        if pooled.transport == transport {
+            return pooled;
+        }
     }
     let region = resolve_region(&settings.server).await;
-    let pooled = build_client(settings, region).await;
+    let pooled = build_client(settings, region, transport).await;
     CLIENTS.with(|clients| {
         clients
             .borrow_mut()
@@ -160,14 +167,16 @@ pub(super) async fn pooled_client(settings: &ConnectionSettings) -> PooledClient
     pooled
 }
 
-async fn build_client(settings: &ConnectionSettings, region: Region) -> PooledClient {
+async fn build_client(
+    settings: &ConnectionSettings,
+    region: Region,
+    transport: TransportConfig,
+) -> PooledClient {
     let server = &settings.server;
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(server.connect_timeout)
         .operation_timeout(server.timeout)
         .build();
-    // The environment's part (AWS_CA_BUNDLE, proxies) is read as the client is built.
-    let transport = TransportConfig::for_server(server);
     let source_credentials = match &settings.keys {
         Some(keys) => SharedCredentialsProvider::new(Credentials::new(
             keys.access_key_id.clone(),
@@ -238,6 +247,7 @@ async fn build_client(settings: &ConnectionSettings, region: Region) -> PooledCl
         region,
         credentials_expiry,
         attempts,
+        transport,
     }
 }
 
@@ -312,6 +322,33 @@ mod tests {
         pooled_client(&b).await;
         assert!(is_pooled(&b));
         assert_eq!(clear_clients(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_edited_ca_bundle_rebuilds_the_client() {
+        let bundle = std::env::temp_dir().join(format!("aws_sts-pool-{}.pem", std::process::id()));
+        std::fs::write(&bundle, "first").unwrap();
+        let mut with_bundle = settings(7);
+        with_bundle.server.ca_bundle = Some(bundle.to_string_lossy().into_owned());
+        let first = pooled_client(&with_bundle).await;
+        let same = pooled_client(&with_bundle).await;
+        assert!(Arc::ptr_eq(
+            &first.credentials_expiry,
+            &same.credentials_expiry
+        ));
+        // Fixed in place (another length, so that the change shows whatever the clock).
+        std::fs::write(&bundle, "second, longer").unwrap();
+        let rebuilt = pooled_client(&with_bundle).await;
+        assert!(!Arc::ptr_eq(
+            &first.credentials_expiry,
+            &rebuilt.credentials_expiry
+        ));
+        assert!(Arc::ptr_eq(
+            &rebuilt.credentials_expiry,
+            &pooled_client(&with_bundle).await.credentials_expiry
+        ));
+        assert!(forget_client(&with_bundle));
+        std::fs::remove_file(&bundle).unwrap();
     }
 
     /// Records the URL of the request about to be sent, and stops it there: nothing is sent.

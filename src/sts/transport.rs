@@ -3,9 +3,10 @@
 //! `proxy_url`), else from the environment as the AWS CLI and boto3 read it
 //! (`AWS_CA_BUNDLE`; `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`).
 //!
-//! A [`TransportConfig`] is resolved when an STS client is built; the HTTP clients
-//! (src/sts/http.rs) are cached per configuration, and say what went wrong with a
-//! certificate, a CA bundle or a proxy as a [`TransportError`].
+//! A [`TransportConfig`] is resolved for each call (the pooled STS client is built anew when
+//! it changes, as when a CA bundle is edited); the HTTP clients (src/sts/http.rs) are
+//! cached per configuration, and say what went wrong with a certificate, a CA bundle or a
+//! proxy as a [`TransportError`].
 
 use std::fmt;
 use std::io::Read;
@@ -66,7 +67,8 @@ pub(super) struct Bundle {
     /// What named it: `ca_bundle` or `AWS_CA_BUNDLE`.
     pub(super) named_by: &'static str,
     /// The file's modification time and length when the configuration was resolved: an
-    /// edited or replaced file makes another configuration, so a new client reads it anew.
+    /// edited or replaced file makes another configuration, so the pooled client is built
+    /// anew and reads it.
     stamp: Option<(SystemTime, u64)>,
 }
 

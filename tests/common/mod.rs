@@ -159,6 +159,16 @@ pub fn connect_as(user: &str) -> postgres::Client {
     connect_to(DATABASE, user)
 }
 
+/// An SQL string literal (E'' so that \n in HCL stays a newline).
+pub fn literal(text: &str) -> String {
+    format!(
+        "E'{}'",
+        text.replace('\\', "\\\\")
+            .replace('\'', "''")
+            .replace('\n', "\\n")
+    )
+}
+
 /// The SQLSTATE, message and hint of a failed statement.
 pub fn db_error(error: &postgres::Error) -> (String, String, String, String) {
     let db = error
@@ -206,6 +216,37 @@ pub fn server_with_keys(
             ))
             .unwrap();
     }
+}
+
+/// [`server_with_keys`] for a server that calls `url`, in us-east-1, retrying quickly up
+/// to 9 times unless `extra` says otherwise (so that a retry would show), with `extra`
+/// options.
+pub fn server_calling(
+    client: &mut postgres::Client,
+    name: &str,
+    url: &str,
+    extra: &str,
+    keys: &Keys,
+) {
+    let mut options =
+        format!("region 'us-east-1', endpoint_url '{url}', min_error_retry_delay '10'");
+    if !extra.contains("max_error_retry_attempts") {
+        options.push_str(", max_error_retry_attempts '9'");
+    }
+    if !extra.is_empty() {
+        options.push_str(&format!(", {extra}"));
+    }
+    server_with_keys(client, name, &options, Some(keys));
+}
+
+/// SQLSTATE, message, detail and hint of the failing `statement`, and how long it took.
+pub fn failure(
+    client: &mut postgres::Client,
+    statement: &str,
+) -> ((String, String, String, String), Duration) {
+    let started = std::time::Instant::now();
+    let error = client.batch_execute(statement).expect_err(statement);
+    (db_error(&error), started.elapsed())
 }
 
 #[derive(Debug, Clone)]

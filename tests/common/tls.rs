@@ -8,7 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -101,6 +101,13 @@ impl Pki {
     }
 }
 
+impl Pki {
+    /// A [`TlsEndpoint`] serving a new certificate of this CA for localhost and 127.0.0.1.
+    pub fn endpoint(&self, file_name: &str, validity: Validity) -> TlsEndpoint {
+        TlsEndpoint::start(&self.leaf(file_name, &["localhost", "127.0.0.1"], validity))
+    }
+}
+
 /// The process's own moto, serving HTTPS with the given certificate on a port of
 /// 47300-47399 (or AWS_STS_TEST_TLS_MOTO_PORT); it exits within a second of the test process.
 pub struct TlsMoto {
@@ -145,6 +152,42 @@ impl TlsMoto {
             thread::sleep(Duration::from_millis(100));
         }
         TlsMoto { port }
+    }
+}
+
+/// What the HTTPS tests share, made once per test process: a private CA, a certificate of
+/// it for localhost and 127.0.0.1, moto serving that certificate, and a second CA.
+pub struct Fixture {
+    pub pki: Pki,
+    pub moto: TlsMoto,
+    /// A second CA, trusted by nothing.
+    pub other: Pki,
+}
+
+pub fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let pki = Pki::new("main");
+        let leaf = pki.leaf("moto", &["localhost", "127.0.0.1"], Validity::Current);
+        let started = Instant::now();
+        let moto = TlsMoto::start(&leaf);
+        println!(
+            "moto over TLS on port {} after {:?}",
+            moto.port,
+            started.elapsed()
+        );
+        Fixture {
+            pki,
+            moto,
+            other: Pki::new("other"),
+        }
+    })
+}
+
+impl Fixture {
+    /// moto's HTTPS URL, with `host` (localhost or 127.0.0.1) in it.
+    pub fn moto_url(&self, host: &str) -> String {
+        format!("https://{host}:{}", self.moto.port)
     }
 }
 
