@@ -68,6 +68,13 @@ pub fn parse_concurrency(value: &str) -> Result<usize, FdwError> {
     }
 }
 
+/// The most member calls a scan runs at once in a backend that may hold `file_limit`
+/// descriptors (the smaller of `max_files_per_process` and its RLIMIT_NOFILE): each call
+/// holds one connection, and half the limit stays Postgres's own (its files, sockets, pipes).
+pub fn effective_concurrency(configured: usize, file_limit: usize) -> usize {
+    configured.min((file_limit / 2).max(1))
+}
+
 pub fn parse_on_error(value: &str) -> Result<OnError, FdwError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "fail" => Ok(OnError::Fail),
@@ -257,6 +264,10 @@ mod tests {
         assert!(parse_concurrency("0").is_err());
         assert!(parse_concurrency("1001").is_err());
         assert_eq!(parse_on_error("Skip").unwrap(), OnError::Skip);
+        assert_eq!(effective_concurrency(25, 1000), 25);
+        assert_eq!(effective_concurrency(1000, 1000), 500);
+        assert_eq!(effective_concurrency(1000, 4096), 1000);
+        assert_eq!(effective_concurrency(10, 1), 1);
         assert!(parse_on_error("ignore").is_err());
     }
 

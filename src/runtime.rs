@@ -51,6 +51,34 @@ pub fn block_on_interruptible<F: Future>(
     })
 }
 
+/// How many times [`settle`] lets the runtime's ready tasks run.
+const SETTLE_ROUNDS: usize = 4;
+
+/// Lets the runtime's ready tasks run a few rounds, without waiting for anything: the tasks
+/// of connections whose request was dropped (a cancel) or that the pool let go close their
+/// sockets now, not whenever this backend next calls AWS.
+pub fn settle() {
+    RUNTIME.with(|cell| {
+        if let Some(runtime) = cell.get() {
+            runtime.block_on(async {
+                for _ in 0..SETTLE_ROUNDS {
+                    tokio::task::yield_now().await;
+                }
+            });
+        }
+    });
+}
+
+/// Calls [`settle`] when dropped: declared before a future, it settles the runtime after
+/// the future is dropped, on return and on unwind alike.
+pub struct SettleOnDrop;
+
+impl Drop for SettleOnDrop {
+    fn drop(&mut self) {
+        settle();
+    }
+}
+
 fn build_runtime(on_worker_thread_start: fn()) -> tokio::runtime::Runtime {
     match tokio::runtime::Builder::new_current_thread()
         .enable_all()

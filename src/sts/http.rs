@@ -41,6 +41,11 @@ pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 /// handful at most; a CA bundle that keeps changing must not grow the list for ever.
 const MAX_TRANSPORTS: usize = 8;
 
+/// The most idle keep-alive connections a client keeps per host: enough for the next queries
+/// of a few sessions' servers, while an aggregator's scan, which opens up to `concurrency`
+/// at once, closes the others as their calls end.
+pub const IDLE_CONNECTIONS_PER_HOST: usize = 8;
+
 thread_local! {
     /// The backend's transports, least recently used first. Every STS client (and credential
     /// provider) of a configuration shares its connection pools.
@@ -244,6 +249,7 @@ fn connector_builder(
 ) -> ConnectorBuilder {
     let mut builder = Connector::builder();
     builder.set_connector_settings(settings.cloned());
+    builder.set_pool_max_idle_per_host(Some(IDLE_CONNECTIONS_PER_HOST));
     if let Some(components) = components {
         builder.set_sleep_impl(components.sleep_impl());
     }
