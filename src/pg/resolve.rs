@@ -140,11 +140,11 @@ fn owner_may_direct_ambient_credentials(
 fn member_servers(
     aggregator_id: pg_sys::Oid,
     options: &AggregatorOptions,
-    pinned_names: Option<&[String]>,
+    pinned: &Pinned,
 ) -> Vec<Candidate<(pg_sys::Oid, Option<ServerOptions>)>> {
     // SAFETY: GetForeignServer errors out itself for an unknown server.
     let fdw_id = unsafe { (*pg_sys::GetForeignServer(aggregator_id)).fdwid };
-    aggregate::select_members(&aws_sts_servers(fdw_id), &options.patterns, pinned_names)
+    aggregate::select_members(&aws_sts_servers(fdw_id), &options.patterns, pinned)
 }
 
 /// The members an aggregator scan calls, each resolved for `user_id` (or the error that
@@ -156,7 +156,7 @@ pub(super) fn aggregator_members(
     user_id: pg_sys::Oid,
 ) -> Vec<Result<ScanConfig, FdwError>> {
     let now = Instant::now();
-    member_servers(aggregator_id, options, pinned.connection_names.as_deref())
+    member_servers(aggregator_id, options, pinned)
         .into_iter()
         .filter_map(|member| {
             let (server_id, server) = member.id;
