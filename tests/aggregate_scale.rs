@@ -23,7 +23,7 @@ const MAX_DESCRIPTORS_AFTER: usize = 64;
 const CLOSING: usize = 8;
 /// Descriptors a scan may open besides the connections of its calls in flight (the
 /// runtime's, catalog files).
-const SCAN_DESCRIPTORS: usize = 8;
+const SCAN_DESCRIPTORS: usize = 16;
 
 fn descriptors(pid: i32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -119,6 +119,12 @@ fn scan_within_bounds(
     done.store(true, Ordering::SeqCst);
     let peak = sampler.join().unwrap();
     let after = descriptors(pid);
+    println!(
+        "{count} members, concurrency {concurrency}: descriptors {before} before, {peak} at the \
+         peak, {after} after; the responder saw {} connections, {} at once",
+        responder.connections(),
+        responder.peak()
+    );
     assert_eq!(responder.requests(), count, "one call per member");
     assert!(
         responder.peak() <= concurrency + CLOSING,
