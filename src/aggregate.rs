@@ -2,6 +2,8 @@
 //! calls, from the `connections` patterns and the `sp_connection_name` quals.
 
 use crate::error::{FdwError, SqlState};
+pub use crate::like::glob_match;
+use crate::like::like_match;
 
 pub const DEFAULT_CONCURRENCY: usize = 25;
 const MAX_CONCURRENCY: usize = 1000;
@@ -68,6 +70,13 @@ pub fn parse_concurrency(value: &str) -> Result<usize, FdwError> {
     }
 }
 
+/// The most member calls a scan runs at once in a backend that may hold `file_limit`
+/// descriptors (the smaller of `max_files_per_process` and its RLIMIT_NOFILE): each call
+/// holds one connection, and half the limit stays Postgres's own (its files, sockets, pipes).
+pub fn effective_concurrency(configured: usize, file_limit: usize) -> usize {
+    configured.min((file_limit / 2).max(1))
+}
+
 pub fn parse_on_error(value: &str) -> Result<OnError, FdwError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "fail" => Ok(OnError::Fail),
@@ -81,60 +90,151 @@ pub fn parse_on_error(value: &str) -> Result<OnError, FdwError> {
     }
 }
 
-/// Glob matching as Steampipe's connection wildcards: `*` any run, `?` one character.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let pattern: Vec<char> = pattern.chars().collect();
-    let name: Vec<char> = name.chars().collect();
-    let (mut p, mut n) = (0, 0);
-    let mut backtrack: Option<(usize, usize)> = None;
-    while n < name.len() {
-        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == name[n]) {
-            p += 1;
-            n += 1;
-        } else if p < pattern.len() && pattern[p] == '*' {
-            backtrack = Some((p, n));
-            p += 1;
-        } else if let Some((star, matched)) = backtrack {
-            p = star + 1;
-            n = matched + 1;
-            backtrack = Some((star, matched + 1));
-        } else {
-            return false;
+/// An operator of a qual that prunes without pinning values: Steampipe's `LIKE`, `ILIKE`,
+/// `NOT LIKE`, `NOT ILIKE` and `<>` on `sp_connection_name` and `account_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterOp {
+    Like,
+    ILike,
+    NotLike,
+    NotILike,
+    NotEqual,
+}
+
+impl FilterOp {
+    /// The operator's name in PostgreSQL (`~~` is LIKE).
+    pub fn name(self) -> &'static str {
+        match self {
+            FilterOp::Like => "~~",
+            FilterOp::ILike => "~~*",
+            FilterOp::NotLike => "!~~",
+            FilterOp::NotILike => "!~~*",
+            FilterOp::NotEqual => "<>",
         }
     }
-    pattern[p..].iter().all(|&c| c == '*')
+
+    pub fn from_name(name: &str) -> Option<FilterOp> {
+        [
+            FilterOp::Like,
+            FilterOp::ILike,
+            FilterOp::NotLike,
+            FilterOp::NotILike,
+            FilterOp::NotEqual,
+        ]
+        .into_iter()
+        .find(|op| op.name() == name)
+    }
+}
+
+/// `column <op> operand`; a NULL operand (None) lets no row pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub op: FilterOp,
+    pub operand: Option<String>,
+}
+
+impl Filter {
+    /// Whether a row whose column is `value` passes, as PostgreSQL evaluates the qual; a
+    /// pattern PostgreSQL refuses passes here, so that the query fails as it would anyway.
+    pub fn admits(&self, value: &str) -> bool {
+        let Some(operand) = &self.operand else {
+            return false;
+        };
+        let like = |case_insensitive| like_match(operand, value, case_insensitive);
+        match self.op {
+            FilterOp::Like => like(false).unwrap_or(true),
+            FilterOp::ILike => like(true).unwrap_or(true),
+            FilterOp::NotLike => like(false).is_none_or(|matched| !matched),
+            FilterOp::NotILike => like(true).is_none_or(|matched| !matched),
+            FilterOp::NotEqual => operand != value,
+        }
+    }
+
+    fn to_pair(&self) -> (&'static str, Option<&str>) {
+        (self.op.name(), self.operand.as_deref())
+    }
+
+    fn from_pairs(pairs: Vec<(String, Option<String>)>) -> Vec<Filter> {
+        pairs
+            .into_iter()
+            .filter_map(|(op, operand)| {
+                Some(Filter {
+                    op: FilterOp::from_name(&op)?,
+                    operand,
+                })
+            })
+            .collect()
+    }
 }
 
 /// What a query's quals pin down, so an aggregator calls no member whose row could not
-/// match: `sp_connection_name` and `account_id` compared with `=` or `IN (...)`.
+/// match: `sp_connection_name` and `account_id` compared with `=` or `IN (...)` (the values
+/// pinned), or with `LIKE`, `ILIKE`, `NOT LIKE`, `NOT ILIKE` or `<>` (filters).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pinned {
     pub connection_names: Option<Vec<String>>,
     pub account_ids: Option<Vec<String>>,
+    pub name_filters: Vec<Filter>,
+    pub account_filters: Vec<Filter>,
 }
+
+fn pairs(filters: &[Filter]) -> Vec<(&'static str, Option<&str>)> {
+    filters.iter().map(Filter::to_pair).collect()
+}
+
+type PinnedJson = (
+    Option<Vec<String>>,
+    Option<Vec<String>>,
+    Vec<(String, Option<String>)>,
+    Vec<(String, Option<String>)>,
+);
 
 impl Pinned {
     /// JSON for the plan's fdw_private (a plan can be cached and copied, so no pointers).
     pub fn to_json(&self) -> String {
-        serde_json::to_string(&(&self.connection_names, &self.account_ids)).unwrap_or_default()
+        serde_json::to_string(&(
+            &self.connection_names,
+            &self.account_ids,
+            pairs(&self.name_filters),
+            pairs(&self.account_filters),
+        ))
+        .unwrap_or_default()
     }
 
     /// Reads what [`Pinned::to_json`] wrote; anything else pins nothing.
     pub fn from_json(json: &str) -> Pinned {
-        let (connection_names, account_ids) = serde_json::from_str(json).unwrap_or_default();
+        let (connection_names, account_ids, name_filters, account_filters): PinnedJson =
+            serde_json::from_str(json).unwrap_or_default();
         Pinned {
             connection_names,
             account_ids,
+            name_filters: Filter::from_pairs(name_filters),
+            account_filters: Filter::from_pairs(account_filters),
         }
+    }
+
+    /// Whether a member of this name may produce a row that passes the
+    /// sp_connection_name quals.
+    pub fn admits_name(&self, name: &str) -> bool {
+        self.connection_names
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|pinned| pinned == name))
+            && self.name_filters.iter().all(|filter| filter.admits(name))
     }
 
     /// Whether a member whose account is `known` (None: cannot be known without calling)
     /// may produce a row that passes the account_id quals.
     pub fn admits_account(&self, known: Option<&str>) -> bool {
-        match (&self.account_ids, known) {
-            (Some(accounts), Some(account)) => accounts.iter().any(|pinned| pinned == account),
-            _ => true,
-        }
+        let Some(account) = known else {
+            return true;
+        };
+        self.account_ids
+            .as_ref()
+            .is_none_or(|accounts| accounts.iter().any(|pinned| pinned == account))
+            && self
+                .account_filters
+                .iter()
+                .all(|filter| filter.admits(account))
     }
 }
 
@@ -167,12 +267,12 @@ pub struct Candidate<Id> {
     pub is_aggregator: bool,
 }
 
-/// The members a scan calls: non-aggregator servers matching a pattern, and, when the query
-/// pins `sp_connection_name` (`=` or `IN`), only those names. Sorted by name.
+/// The members a scan calls: non-aggregator servers matching a pattern whose name passes the
+/// query's `sp_connection_name` quals. Sorted by name.
 pub fn select_members<Id: Clone>(
     candidates: &[Candidate<Id>],
     patterns: &[String],
-    pinned_names: Option<&[String]>,
+    pinned: &Pinned,
 ) -> Vec<Candidate<Id>> {
     let mut members: Vec<Candidate<Id>> = candidates
         .iter()
@@ -182,7 +282,7 @@ pub fn select_members<Id: Clone>(
                 .iter()
                 .any(|pattern| glob_match(pattern, &candidate.name))
         })
-        .filter(|candidate| pinned_names.is_none_or(|names| names.contains(&candidate.name)))
+        .filter(|candidate| pinned.admits_name(&candidate.name))
         .cloned()
         .collect();
     members.sort_by(|a, b| a.name.cmp(&b.name));
@@ -194,30 +294,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn globs_match_as_steampipe_wildcards() {
-        assert!(glob_match("aws_*", "aws_prod"));
-        assert!(glob_match("aws_*", "aws_"));
-        assert!(!glob_match("aws_*", "gcp_prod"));
-        assert!(glob_match("*", "anything"));
-        assert!(glob_match("aws_?", "aws_1"));
-        assert!(!glob_match("aws_?", "aws_12"));
-        assert!(glob_match("*_prod_*", "aws_prod_eu"));
-        assert!(glob_match("a*b*c", "axxbyyc"));
-        assert!(!glob_match("a*b*c", "axxbyy"));
-        assert!(glob_match("exact", "exact"));
-        assert!(!glob_match("exact", "exactly"));
-    }
-
-    #[test]
     fn account_quals_prune_only_members_whose_account_is_known() {
         let pinned = Pinned {
-            connection_names: None,
             account_ids: Some(vec!["111111111111".into()]),
+            ..Pinned::default()
         };
         assert!(pinned.admits_account(Some("111111111111")));
         assert!(!pinned.admits_account(Some("222222222222")));
         assert!(pinned.admits_account(None));
         assert!(Pinned::default().admits_account(Some("222222222222")));
+        let filtered = Pinned {
+            account_filters: vec![Filter {
+                op: FilterOp::NotLike,
+                operand: Some("1111%".into()),
+            }],
+            ..Pinned::default()
+        };
+        assert!(!filtered.admits_account(Some("111111111111")));
+        assert!(filtered.admits_account(Some("222222222222")));
+        assert!(filtered.admits_account(None));
         assert_eq!(
             known_account(
                 Some("arn:aws:iam::333333333333:role/r"),
@@ -233,6 +328,14 @@ mod tests {
         let both = Pinned {
             connection_names: Some(vec!["aws_a".into()]),
             account_ids: Some(vec![]),
+            name_filters: vec![Filter {
+                op: FilterOp::NotILike,
+                operand: Some("AWS\\_%".into()),
+            }],
+            account_filters: vec![Filter {
+                op: FilterOp::NotEqual,
+                operand: None,
+            }],
         };
         assert_eq!(Pinned::from_json(&both.to_json()), both);
         assert_eq!(Pinned::from_json("garbage"), Pinned::default());
@@ -257,6 +360,10 @@ mod tests {
         assert!(parse_concurrency("0").is_err());
         assert!(parse_concurrency("1001").is_err());
         assert_eq!(parse_on_error("Skip").unwrap(), OnError::Skip);
+        assert_eq!(effective_concurrency(25, 1000), 25);
+        assert_eq!(effective_concurrency(1000, 1000), 500);
+        assert_eq!(effective_concurrency(1000, 4096), 1000);
+        assert_eq!(effective_concurrency(10, 1), 1);
         assert!(parse_on_error("ignore").is_err());
     }
 
@@ -280,14 +387,57 @@ mod tests {
             |members: Vec<Candidate<u32>>| members.into_iter().map(|m| m.name).collect::<Vec<_>>();
         let patterns = vec!["aws_*".to_string()];
         assert_eq!(
-            names(select_members(&candidates, &patterns, None)),
+            names(select_members(&candidates, &patterns, &Pinned::default())),
             vec!["aws_a", "aws_b"]
         );
-        let pinned = vec!["aws_b".to_string(), "gcp".to_string()];
+        let pinned = |connection_names: Option<Vec<&str>>,
+                      name_filters: Vec<(FilterOp, Option<&str>)>| Pinned {
+            connection_names: connection_names
+                .map(|names| names.into_iter().map(str::to_string).collect()),
+            name_filters: name_filters
+                .into_iter()
+                .map(|(op, operand)| Filter {
+                    op,
+                    operand: operand.map(str::to_string),
+                })
+                .collect(),
+            ..Pinned::default()
+        };
         assert_eq!(
-            names(select_members(&candidates, &patterns, Some(&pinned))),
+            names(select_members(
+                &candidates,
+                &patterns,
+                &pinned(Some(vec!["aws_b", "gcp"]), vec![])
+            )),
             vec!["aws_b"]
         );
-        assert!(select_members(&candidates, &patterns, Some(&[])).is_empty());
+        assert!(select_members(&candidates, &patterns, &pinned(Some(vec![]), vec![])).is_empty());
+        let filtered = |op, operand| {
+            names(select_members(
+                &candidates,
+                &patterns,
+                &pinned(None, vec![(op, operand)]),
+            ))
+        };
+        assert_eq!(filtered(FilterOp::Like, Some("%b")), vec!["aws_b"]);
+        assert_eq!(filtered(FilterOp::Like, Some("AWS%")), Vec::<String>::new());
+        assert_eq!(
+            filtered(FilterOp::ILike, Some("AWS%")),
+            vec!["aws_a", "aws_b"]
+        );
+        assert_eq!(filtered(FilterOp::NotLike, Some("%a")), vec!["aws_b"]);
+        assert_eq!(filtered(FilterOp::NotILike, Some("%A")), vec!["aws_b"]);
+        assert_eq!(filtered(FilterOp::NotEqual, Some("aws_a")), vec!["aws_b"]);
+        // A NULL operand matches nothing; a pattern PostgreSQL refuses prunes nothing.
+        assert_eq!(filtered(FilterOp::NotEqual, None), Vec::<String>::new());
+        assert_eq!(filtered(FilterOp::Like, None), Vec::<String>::new());
+        assert_eq!(
+            filtered(FilterOp::Like, Some("aws\\")),
+            vec!["aws_a", "aws_b"]
+        );
+        assert_eq!(
+            filtered(FilterOp::NotLike, Some("aws\\")),
+            vec!["aws_a", "aws_b"]
+        );
     }
 }

@@ -10,6 +10,7 @@ pub mod aggregate;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod like;
 pub mod options;
 pub mod row;
 pub mod runtime;

@@ -51,6 +51,45 @@ pub fn block_on_interruptible<F: Future>(
     })
 }
 
+/// The most rounds [`settle`] lets the runtime's ready tasks run.
+const SETTLE_ROUNDS: usize = 256;
+/// Rounds in a row with no task ending after which [`settle`] stops.
+const SETTLED_AFTER: usize = 4;
+
+/// Lets the runtime's ready tasks run, without waiting for any timer, until no task has
+/// ended for a few rounds: the tasks of connections whose request was dropped (a cancel) or
+/// whose pool was let go end and close their sockets now, not whenever this backend next
+/// calls AWS. Tasks that stay (idle keep-alive connections) cost a few rounds.
+pub fn settle() {
+    RUNTIME.with(|cell| {
+        if let Some(runtime) = cell.get() {
+            let metrics = runtime.metrics();
+            runtime.block_on(async {
+                let (mut alive, mut quiet) = (metrics.num_alive_tasks(), 0);
+                for _ in 0..SETTLE_ROUNDS {
+                    tokio::task::yield_now().await;
+                    let now = metrics.num_alive_tasks();
+                    quiet = if now < alive { 0 } else { quiet + 1 };
+                    alive = now;
+                    if quiet >= SETTLED_AFTER {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// Calls [`settle`] when dropped: declared before a future, it settles the runtime after
+/// the future is dropped, on return and on unwind alike.
+pub struct SettleOnDrop;
+
+impl Drop for SettleOnDrop {
+    fn drop(&mut self) {
+        settle();
+    }
+}
+
 fn build_runtime(on_worker_thread_start: fn()) -> tokio::runtime::Runtime {
     match tokio::runtime::Builder::new_current_thread()
         .enable_all()

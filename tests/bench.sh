@@ -6,15 +6,16 @@
 #      loop (the floor, tests/bench/sts_floor.rs),
 #   3. the first query of a fresh backend vs an uncached scan,
 #   4. a backend's memory before and after its first query and over 10,000 queries,
-#   5. aggregators over 1, 10, 100 and 1000 servers behind a 50 ms delay proxy, concurrent vs
-#      one by one (tests/bench/aggregate.sh, its own table).
+#   5. aggregators over 1, 10, 100 and 1000 servers on a concurrent responder answering after
+#      50 ms, vs one server, with the backend's descriptors (tests/bench/aggregate.sh).
 # Missed targets are reported, not fatal: the script exits 0 once every measurement ran.
 #
 # Knobs: AWS_STS_BENCH_SECONDS (pgbench duration per run, default 5), AWS_STS_BENCH_CLI_CALLS
 # (timed AWS CLI runs, default 5), AWS_STS_BENCH_LOOP_CALLS (calls per boto3 and Rust loop,
 # default 500), AWS_STS_BENCH_FRESH (fresh backends in case 3, default 20),
 # AWS_STS_BENCH_QUERIES (queries per phase in case 4, default 10000), and for case 5
-# AWS_STS_BENCH_SIZES (default "1 10 100 1000") and AWS_STS_BENCH_DELAY_MS (default 50).
+# AWS_STS_BENCH_SIZES (default "1 10 100 1000"), AWS_STS_BENCH_DELAY_MS (default 50) and
+# AWS_STS_BENCH_CONCURRENCY (default 1000).
 set -euo pipefail
 
 . "$(dirname "$0")/env.sh"
@@ -231,6 +232,10 @@ row "   VmRSS growth over $QUERIES cached queries" \
     "after the first cached query $(mib "$rss_cached_first")" "-" "no growth" \
     "$(no_growth $((rss_cached - rss_cached_half)))"
 
+echo "bench: [$SECONDS s] 5. aggregators over 1 to 1000 servers on the concurrent responder"
+AWS_STS_BENCH_ROWS=$WORK/aggregate-rows.tsv tests/bench/aggregate.sh
+while IFS= read -r line; do rows+=("$line"); done <"$WORK/aggregate-rows.tsv"
+
 echo
 echo "aws_sts bench: moto at $ENDPOINT, pgbench -n -c 1 -j 1 -T $SECONDS_PER_RUN -M prepared; latencies are means"
 echo "(Rust floor: $floor_before ms before the foreign table's run, $floor_after ms after;" \
@@ -247,7 +252,5 @@ printf '%s\n' "$(IFS=$'\t'; echo "case${IFS}measured${IFS}compared with${IFS}rat
                 if (r == 1) { rule = ""; for (i = 1; i <= 6; i++) rule = rule sprintf(i < 6 ? "%s-+-" : "%s", sprintf("%*s", width[i], "")); gsub(/ /, "-", rule); print rule }
             }
         }'
-
-echo
-echo "bench: [$SECONDS s] 5. aggregators over distinct AssumeRole identities, moto behind a delay proxy"
-tests/bench/aggregate.sh
+echo "5.: one uncached scan in a fresh backend; fds: the backend's descriptors at the scan's peak and after it;" \
+    "conn.: the most connections the responder saw open at once"

@@ -12,6 +12,7 @@ use crate::cache::Lookup;
 use crate::sts;
 
 use super::catalog::IDENTITY_CACHE;
+use super::files::descriptor_limit;
 use super::interrupts::block_on;
 use super::pins::{self, Pins};
 use super::resolve::{scan_plan, scan_user, ScanConfig};
@@ -77,7 +78,17 @@ pub(super) unsafe extern "C-unwind" fn explain_foreign_scan(
                 names
             },
         ));
-        properties.push(("AWS Concurrency", plan.concurrency.to_string()));
+        let concurrency = if plan.concurrency < plan.configured_concurrency {
+            format!(
+                "{} (concurrency {} capped: this backend may hold {} descriptors)",
+                plan.concurrency,
+                plan.configured_concurrency,
+                descriptor_limit()
+            )
+        } else {
+            plan.concurrency.to_string()
+        };
+        properties.push(("AWS Concurrency", concurrency));
         let on_error = if plan.on_error == OnError::Skip {
             "skip"
         } else {

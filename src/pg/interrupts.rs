@@ -37,6 +37,9 @@ fn block_signals_on_this_thread() {
 /// reload, a memory-context dump, a ProcSignal barrier) lets the same call go on, so a call
 /// is never restarted and its own timeout always holds.
 pub(super) fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    // Dropped after the future: what the future let go of (connections) is closed before
+    // this returns or the interrupt's ERROR propagates.
+    let _settle = runtime::SettleOnDrop;
     let mut future = std::pin::pin!(future);
     loop {
         match runtime::block_on_interruptible(

@@ -5,6 +5,7 @@
 mod catalog;
 mod compat;
 mod explain;
+mod files;
 mod import;
 mod interrupts;
 mod pins;

@@ -1,7 +1,7 @@
-//! The quals that pin `sp_connection_name` and `account_id` (`=`, `IN (...)`, `= ANY(...)`),
-//! so an aggregator calls only the members that can match: constants are read when
-//! planning, parameters (generic plans, as drivers that prepare statements use) when the
-//! scan begins.
+//! The quals on `sp_connection_name` and `account_id` that prune an aggregator's members
+//! (`=`, `IN (...)`, `= ANY(...)`, `LIKE`, `ILIKE`, `NOT LIKE`, `NOT ILIKE`, `<>`), so that it
+//! calls only the members that can match: constants are read when planning, parameters
+//! (generic plans, as drivers that prepare statements use) when the scan begins.
 
 use std::ffi::CString;
 use std::ptr;
@@ -9,7 +9,7 @@ use std::ptr;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-use crate::aggregate::{self, Pinned};
+use crate::aggregate::{self, Filter, FilterOp, Pinned};
 use crate::row::Column;
 
 use super::catalog::cstr_to_string;
@@ -17,12 +17,49 @@ use super::catalog::cstr_to_string;
 /// The columns whose quals prune aggregator members.
 const PINNED_COLUMNS: [Column; 2] = [Column::SpConnectionName, Column::AccountId];
 
+/// The operators on text besides `=` that prune, by their fixed OIDs in pg_catalog (an
+/// operator of the same name elsewhere may mean anything, and prunes nothing).
+const FILTER_OPERATORS: [(u32, FilterOp); 5] = [
+    (pg_sys::OID_TEXT_LIKE_OP, FilterOp::Like),
+    (1210, FilterOp::NotLike),
+    (pg_sys::OID_TEXT_ICLIKE_OP, FilterOp::ILike),
+    (1628, FilterOp::NotILike),
+    (531, FilterOp::NotEqual),
+];
+
+/// How a qual known only at execution compares its column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Comparison {
+    /// `= $1`.
+    Equal,
+    /// `= ANY($1)`: an array.
+    AnyEqual,
+    Filter(FilterOp),
+}
+
+impl Comparison {
+    fn name(self) -> &'static str {
+        match self {
+            Comparison::Equal => "=",
+            Comparison::AnyEqual => "= ANY",
+            Comparison::Filter(op) => op.name(),
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Comparison> {
+        match name {
+            "=" => Some(Comparison::Equal),
+            "= ANY" => Some(Comparison::AnyEqual),
+            _ => FilterOp::from_name(name).map(Comparison::Filter),
+        }
+    }
+}
+
 /// What a scan's quals pin, as the planner finds it: the values known now, and the
-/// expressions known only at execution, each with its column and whether it is an array
-/// (`= ANY($1)`).
+/// expressions known only at execution, each with its column and comparison.
 pub(super) struct Pins {
     pub(super) known: Pinned,
-    runtime: Vec<(Column, bool, *mut pg_sys::Node)>,
+    runtime: Vec<(Column, Comparison, *mut pg_sys::Node)>,
 }
 
 impl Pins {
@@ -33,9 +70,9 @@ impl Pins {
 
     /// Whether a parameter pins `sp_connection_name` to one value (`= $1`): at most one row.
     pub(super) fn one_name_at_runtime(&self) -> bool {
-        self.runtime
-            .iter()
-            .any(|(column, array, _)| *column == Column::SpConnectionName && !array)
+        self.runtime.iter().any(|(column, comparison, _)| {
+            *column == Column::SpConnectionName && *comparison == Comparison::Equal
+        })
     }
 }
 
@@ -46,10 +83,23 @@ pub(super) fn find(baserel: *mut pg_sys::RelOptInfo, relation_id: pg_sys::Oid) -
         runtime: Vec::new(),
     };
     for column in PINNED_COLUMNS {
-        let values = column_pins(baserel, relation_id, column, &mut pins.runtime);
+        let mut filters = Vec::new();
+        let values = column_pins(
+            baserel,
+            relation_id,
+            column,
+            &mut filters,
+            &mut pins.runtime,
+        );
         match column {
-            Column::SpConnectionName => pins.known.connection_names = values,
-            _ => pins.known.account_ids = values,
+            Column::SpConnectionName => {
+                pins.known.connection_names = values;
+                pins.known.name_filters = filters;
+            }
+            _ => {
+                pins.known.account_ids = values;
+                pins.known.account_filters = filters;
+            }
         }
     }
     pins
@@ -85,13 +135,15 @@ fn known_at_execution(node: *mut pg_sys::Node) -> bool {
     }
 }
 
-/// The values the quals pin one text column to with constants, if any; expressions known
-/// only at execution go to `runtime`. Other quals are left to the executor.
+/// The values the quals pin one text column to with constants, if any, and the filters
+/// (`LIKE`, `<>`, ...) with constants go to `filters`; expressions known only at execution
+/// go to `runtime`. Other quals are left to the executor (which checks every qual anyway).
 fn column_pins(
     baserel: *mut pg_sys::RelOptInfo,
     relation_id: pg_sys::Oid,
     column: Column,
-    runtime: &mut Vec<(Column, bool, *mut pg_sys::Node)>,
+    filters: &mut Vec<Filter>,
+    runtime: &mut Vec<(Column, Comparison, *mut pg_sys::Node)>,
 ) -> Option<Vec<String>> {
     let name = CString::new(column.name()).unwrap_or_default();
     // SAFETY: reads the planner's restriction clauses of this relation: node tags are
@@ -121,15 +173,37 @@ fn column_pins(
             pgrx::PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).baserestrictinfo).iter_ptr()
         {
             let clause = (*info).clause as *mut pg_sys::Node;
-            // The other side of `column = x` or `column = ANY(x)`, and whether it is an array.
+            // The other side of `column = x`, `column = ANY(x)` or `column LIKE x` (...), and
+            // how they compare.
             let other = match (*clause).type_ {
-                pg_sys::NodeTag::T_OpExpr if (*(clause as *mut pg_sys::OpExpr)).opno == text_eq => {
+                pg_sys::NodeTag::T_OpExpr => {
+                    let opno = (*(clause as *mut pg_sys::OpExpr)).opno;
+                    let comparison = if opno == text_eq {
+                        Some(Comparison::Equal)
+                    } else {
+                        FILTER_OPERATORS
+                            .iter()
+                            .find(|(oid, _)| pg_sys::Oid::from(*oid) == opno)
+                            .map(|(_, op)| Comparison::Filter(*op))
+                    };
+                    // `x = column` and `x <> column` mean the same turned round; a pattern
+                    // is always on the right.
+                    let symmetric = matches!(
+                        comparison,
+                        Some(Comparison::Equal | Comparison::Filter(FilterOp::NotEqual))
+                    );
                     let args = pgrx::PgList::<pg_sys::Node>::from_pg(
                         (*(clause as *mut pg_sys::OpExpr)).args,
                     );
-                    match (args.get_ptr(0), args.get_ptr(1)) {
-                        (Some(left), Some(right)) if is_column(left) => Some((right, false)),
-                        (Some(left), Some(right)) if is_column(right) => Some((left, false)),
+                    match (comparison, args.get_ptr(0), args.get_ptr(1)) {
+                        (Some(comparison), Some(left), Some(right)) if is_column(left) => {
+                            Some((right, comparison))
+                        }
+                        (Some(comparison), Some(left), Some(right))
+                            if symmetric && is_column(right) =>
+                        {
+                            Some((left, comparison))
+                        }
                         _ => None,
                     }
                 }
@@ -140,29 +214,35 @@ fn column_pins(
                         (Some(left), Some(right))
                             if (*expr).useOr && (*expr).opno == text_eq && is_column(left) =>
                         {
-                            Some((right, true))
+                            Some((right, Comparison::AnyEqual))
                         }
                         _ => None,
                     }
                 }
                 _ => None,
             };
-            let Some((other, array)) = other else {
+            let Some((other, comparison)) = other else {
                 continue;
             };
-            let values: Option<Vec<String>> = if array {
-                constant(other, pg_sys::TEXTARRAYOID)
-                    .and_then(|value| Vec::<Option<String>>::from_datum(value, false))
-                    .map(|names| names.into_iter().flatten().collect())
-            } else {
-                constant(other, pg_sys::TEXTOID)
-                    .and_then(|value| String::from_datum(value, false))
-                    .map(|name| vec![name])
+            let text = || {
+                constant(other, pg_sys::TEXTOID).and_then(|value| String::from_datum(value, false))
             };
-            match values {
-                Some(names) => aggregate::narrow(&mut pinned, names),
-                None if known_at_execution(other) => runtime.push((column, array, other)),
-                None => {}
+            let known = match comparison {
+                Comparison::AnyEqual => constant(other, pg_sys::TEXTARRAYOID)
+                    .and_then(|value| Vec::<Option<String>>::from_datum(value, false))
+                    .map(|names| {
+                        aggregate::narrow(&mut pinned, names.into_iter().flatten().collect())
+                    }),
+                Comparison::Equal => text().map(|name| aggregate::narrow(&mut pinned, vec![name])),
+                Comparison::Filter(op) => text().map(|operand| {
+                    filters.push(Filter {
+                        op,
+                        operand: Some(operand),
+                    })
+                }),
+            };
+            if known.is_none() && known_at_execution(other) {
+                runtime.push((column, comparison, other));
             }
         }
         pinned
@@ -173,10 +253,10 @@ fn column_pins(
 /// runtime expressions].
 pub(super) fn to_rel_private(pins: &Pins) -> *mut pg_sys::List {
     let known = CString::new(pins.known.to_json()).unwrap_or_default();
-    let columns: Vec<(&str, bool)> = pins
+    let columns: Vec<(&str, &str)> = pins
         .runtime
         .iter()
-        .map(|(column, array, _)| (column.name(), *array))
+        .map(|(column, comparison, _)| (column.name(), comparison.name()))
         .collect();
     let columns =
         CString::new(serde_json::to_string(&columns).unwrap_or_default()).unwrap_or_default();
@@ -238,10 +318,22 @@ pub(super) fn known_from_private(private: *mut pg_sys::List) -> Pinned {
         .unwrap_or_default()
 }
 
-fn runtime_from_private(private: *mut pg_sys::List) -> Vec<(String, bool)> {
-    string_at(private, 1)
+fn runtime_from_private(private: *mut pg_sys::List) -> Vec<(String, Comparison)> {
+    let columns: Vec<(String, String)> = string_at(private, 1)
         .and_then(|json| serde_json::from_str(&json).ok())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    columns
+        .into_iter()
+        .filter_map(|(column, comparison)| Some((column, Comparison::from_name(&comparison)?)))
+        .collect()
+}
+
+/// What a parameter's value is, read as the planner found it typed.
+enum Value {
+    /// `= $1` and `= ANY($1)`: the values pinned (none for a NULL).
+    Pinned(Vec<String>),
+    /// `LIKE $1` (...): the operand (None for a NULL).
+    Operand(Option<String>),
 }
 
 /// What the quals pin for this execution: the planner's constants, narrowed by the values
@@ -260,32 +352,50 @@ pub(super) fn at_execution(node: *mut pg_sys::ForeignScanState) -> Pinned {
     // SAFETY: fdw_exprs holds one expression per runtime column, fixed up by setrefs; each is
     // initialised against this scan's PlanState and evaluated once in its ExprContext, the
     // result read as text or text[] as the planner found it typed.
-    let values: Vec<Vec<String>> = unsafe {
+    let values: Vec<Value> = unsafe {
         let econtext = (*node).ss.ps.ps_ExprContext;
         pgrx::PgList::<pg_sys::Node>::from_pg(expressions)
             .iter_ptr()
             .zip(&columns)
-            .map(|(expression, (_, array))| {
+            .map(|(expression, (_, comparison))| {
                 let state = pg_sys::ExecInitExpr(expression.cast(), node.cast());
                 let mut is_null = false;
                 let datum = pg_sys::ExecEvalExpr(state, econtext, &mut is_null);
-                if *array {
-                    Vec::<Option<String>>::from_datum(datum, is_null)
-                        .map(|names| names.into_iter().flatten().collect())
-                        .unwrap_or_default()
-                } else {
-                    String::from_datum(datum, is_null).into_iter().collect()
+                match comparison {
+                    Comparison::AnyEqual => Value::Pinned(
+                        Vec::<Option<String>>::from_datum(datum, is_null)
+                            .map(|names| names.into_iter().flatten().collect())
+                            .unwrap_or_default(),
+                    ),
+                    Comparison::Equal => {
+                        Value::Pinned(String::from_datum(datum, is_null).into_iter().collect())
+                    }
+                    Comparison::Filter(_) => Value::Operand(String::from_datum(datum, is_null)),
                 }
             })
             .collect()
     };
-    for ((column, _), values) in columns.iter().zip(values) {
-        let slot = if column == Column::SpConnectionName.name() {
-            &mut pinned.connection_names
-        } else {
-            &mut pinned.account_ids
-        };
-        aggregate::narrow(slot, values);
+    for ((column, comparison), value) in columns.iter().zip(values) {
+        let names = column == Column::SpConnectionName.name();
+        match (value, comparison) {
+            (Value::Pinned(values), _) => aggregate::narrow(
+                if names {
+                    &mut pinned.connection_names
+                } else {
+                    &mut pinned.account_ids
+                },
+                values,
+            ),
+            (Value::Operand(operand), Comparison::Filter(op)) => {
+                let filter = Filter { op: *op, operand };
+                if names {
+                    pinned.name_filters.push(filter);
+                } else {
+                    pinned.account_filters.push(filter);
+                }
+            }
+            (Value::Operand(_), _) => {}
+        }
     }
     pinned
 }

@@ -16,6 +16,7 @@ use super::catalog::{
     MAPPINGS,
 };
 use super::compat;
+use super::files::descriptor_limit;
 use super::report::report;
 
 /// What a scan needs, resolved from the catalogs: no secret is ever printed from here.
@@ -139,11 +140,11 @@ fn owner_may_direct_ambient_credentials(
 fn member_servers(
     aggregator_id: pg_sys::Oid,
     options: &AggregatorOptions,
-    pinned_names: Option<&[String]>,
+    pinned: &Pinned,
 ) -> Vec<Candidate<(pg_sys::Oid, Option<ServerOptions>)>> {
     // SAFETY: GetForeignServer errors out itself for an unknown server.
     let fdw_id = unsafe { (*pg_sys::GetForeignServer(aggregator_id)).fdwid };
-    aggregate::select_members(&aws_sts_servers(fdw_id), &options.patterns, pinned_names)
+    aggregate::select_members(&aws_sts_servers(fdw_id), &options.patterns, pinned)
 }
 
 /// The members an aggregator scan calls, each resolved for `user_id` (or the error that
@@ -155,7 +156,7 @@ pub(super) fn aggregator_members(
     user_id: pg_sys::Oid,
 ) -> Vec<Result<ScanConfig, FdwError>> {
     let now = Instant::now();
-    member_servers(aggregator_id, options, pinned.connection_names.as_deref())
+    member_servers(aggregator_id, options, pinned)
         .into_iter()
         .filter_map(|member| {
             let (server_id, server) = member.id;
@@ -206,7 +207,11 @@ pub(super) fn aggregator_members(
 pub(super) struct ScanPlan {
     pub(super) server_name: String,
     pub(super) members: Vec<Result<ScanConfig, FdwError>>,
+    /// How many members are called at once: `concurrency`, capped by the descriptors the
+    /// backend may hold (see [`aggregate::effective_concurrency`]).
     pub(super) concurrency: usize,
+    /// The aggregator's `concurrency` option (1 for a single server).
+    pub(super) configured_concurrency: usize,
     pub(super) on_error: OnError,
     pub(super) aggregator: bool,
 }
@@ -230,6 +235,7 @@ pub(super) fn scan_plan(
                 server_name,
                 members: vec![config],
                 concurrency: 1,
+                configured_concurrency: 1,
                 on_error: OnError::Fail,
                 aggregator: false,
             }
@@ -237,7 +243,8 @@ pub(super) fn scan_plan(
         ServerKind::Aggregator(options) => ScanPlan {
             members: aggregator_members(server_id, &options, pinned, user_id),
             server_name,
-            concurrency: options.concurrency,
+            concurrency: aggregate::effective_concurrency(options.concurrency, descriptor_limit()),
+            configured_concurrency: options.concurrency,
             on_error: options.on_error,
             aggregator: true,
         },

@@ -32,6 +32,21 @@ pub(super) struct ScanStats {
     pub(super) aws_time: Duration,
 }
 
+/// Calls at once up to which a scan leaves its idle keep-alive connections for the next
+/// queries; a scan running more closes them as it ends.
+const KEEP_IDLE_UP_TO: usize = 8;
+
+/// Closes the backend's idle connections when dropped: after a scan's calls, on return and
+/// on the unwind of a cancel alike.
+struct CloseIdleConnections;
+
+impl Drop for CloseIdleConnections {
+    fn drop(&mut self) {
+        sts::close_idle_connections();
+        crate::runtime::settle();
+    }
+}
+
 /// Every member's identity: from the backend's cache when fresh, else from STS, called
 /// `concurrency` at a time (and then cached). A member's error fails the scan, or with
 /// on_error 'skip' leaves its row out with a WARNING.
@@ -65,8 +80,14 @@ fn fetch_rows(plan: &ScanPlan, stats: &mut ScanStats) -> Vec<(String, CallerIden
                 distinct.push(&config.settings);
             }
         }
+        let _close = (distinct.len().min(plan.concurrency) > KEEP_IDLE_UP_TO)
+            .then_some(CloseIdleConnections);
         let answers: HashMap<&ConnectionSettings, Result<sts::Answer, FdwError>> = block_on(
             futures_util::stream::iter(distinct.iter().map(|&settings| async move {
+                // The connection of the call that just ended goes back to the pool when its
+                // task next runs: yielding first lets this call reuse it, where it would
+                // otherwise open one more (hyper races a new connection against the pool).
+                tokio::task::yield_now().await;
                 (settings, sts::get_caller_identity(settings).await)
             }))
             .buffer_unordered(plan.concurrency)

@@ -44,7 +44,7 @@ const MAX_TRANSPORTS: usize = 8;
 thread_local! {
     /// The backend's transports, least recently used first. Every STS client (and credential
     /// provider) of a configuration shares its connection pools.
-    static TRANSPORTS: RefCell<Vec<(TransportConfig, SharedHttpClient)>> =
+    static TRANSPORTS: RefCell<Vec<(TransportConfig, Arc<Transport>)>> =
         const { RefCell::new(Vec::new()) };
 }
 
@@ -54,17 +54,30 @@ pub(super) fn transport_for(config: &TransportConfig) -> SharedHttpClient {
         let mut transports = transports.borrow_mut();
         if let Some(at) = transports.iter().position(|(key, _)| key == config) {
             let entry = transports.remove(at);
-            let client = entry.1.clone();
+            let transport = entry.1.clone();
             transports.push(entry);
-            return client;
+            return TransportClient(transport).into_shared();
         }
         if transports.len() >= MAX_TRANSPORTS {
             transports.remove(0);
         }
-        let client = Transport::new(config).into_shared();
-        transports.push((config.clone(), client.clone()));
-        client
+        let transport = Arc::new(Transport::new(config));
+        transports.push((config.clone(), transport.clone()));
+        TransportClient(transport).into_shared()
     })
+}
+
+/// Closes every idle keep-alive connection of the backend's transports (as an aggregator's
+/// scan ends: it may have opened `concurrency` of them): each transport's clients are
+/// replaced, and the old ones' pools dropped with their idle connections once no call uses
+/// them. The connections' tasks close their sockets when the runtime next runs
+/// ([`crate::runtime::settle`]).
+pub fn close_idle_connections() {
+    TRANSPORTS.with(|transports| {
+        for (_, transport) in transports.borrow().iter() {
+            transport.renew();
+        }
+    });
 }
 
 #[cfg(test)]
@@ -149,18 +162,49 @@ impl fmt::Debug for Route {
     }
 }
 
-/// A plain HTTP client and an HTTPS one for one [`TransportConfig`].
+/// A plain HTTP client and an HTTPS one for one [`TransportConfig`], each with its pool of
+/// keep-alive connections, which [`close_idle_connections`] replaces.
 #[derive(Debug)]
 struct Transport {
     trust: Trust,
-    plain: SharedHttpClient,
+    plain: Mutex<SharedHttpClient>,
     plain_route: Route,
     /// Built on the first HTTPS request, so that plain HTTP endpoints (emulators, local
     /// proxies) never pay for loading the system's trust store (~5 ms per backend), and a
     /// CA bundle is read when it is needed; a bundle that cannot be used is tried again
-    /// on the next request.
-    tls: Mutex<Option<SharedHttpClient>>,
+    /// on the next request. The TLS context is kept for the clients that replace it.
+    tls: Mutex<Option<(TlsContext, SharedHttpClient)>>,
     tls_route: Route,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A plain HTTP client through `route`'s proxy, if any.
+fn plain_client(route: &Route) -> SharedHttpClient {
+    let proxy = route.config.clone();
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(move |settings, components| {
+        connector_builder(settings, components)
+            .proxy_config(proxy.clone())
+            .build_http()
+    })
+}
+
+/// An HTTPS client with this trust, through `route`'s proxy, if any.
+fn tls_client(context: TlsContext, route: &Route) -> SharedHttpClient {
+    let proxy = route.config.clone();
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(move |settings, components| {
+        connector_builder(settings, components)
+            .proxy_config(proxy.clone())
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .tls_context(context.clone())
+            .build()
+    })
 }
 
 impl Transport {
@@ -178,30 +222,31 @@ impl Transport {
             proxies.http.as_ref().map(|http| (Scope::Http, http)),
             &proxies.no_proxy,
         );
-        let plain_proxy = plain_route.config.clone();
-        let plain = aws_smithy_http_client::Builder::new().build_with_connector_fn(
-            move |settings, components| {
-                connector_builder(settings, components)
-                    .proxy_config(plain_proxy.clone())
-                    .build_http()
-            },
-        );
         Transport {
             trust: config.trust.clone(),
-            plain,
+            plain: Mutex::new(plain_client(&plain_route)),
             plain_route,
             tls: Mutex::new(None),
             tls_route: Route::new(tls_proxy, &proxies.no_proxy),
         }
     }
 
+    fn plain(&self) -> SharedHttpClient {
+        lock(&self.plain).clone()
+    }
+
+    /// New clients in place of the current ones (the TLS context is reused).
+    fn renew(&self) {
+        *lock(&self.plain) = plain_client(&self.plain_route);
+        if let Some((context, client)) = lock(&self.tls).as_mut() {
+            *client = tls_client(context.clone(), &self.tls_route);
+        }
+    }
+
     /// The HTTPS client, built on first use with the configuration's trust store.
     fn tls_client(&self) -> Result<SharedHttpClient, Box<TransportError>> {
-        let mut slot = self
-            .tls
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(client) = &*slot {
+        let mut slot = lock(&self.tls);
+        if let Some((_, client)) = &*slot {
             return Ok(client.clone());
         }
         let trust_store = match &self.trust {
@@ -219,19 +264,8 @@ impl Transport {
                     problem: error.to_string(),
                 })
             })?;
-        let proxy = self.tls_route.config.clone();
-        let client = aws_smithy_http_client::Builder::new().build_with_connector_fn(
-            move |settings, components| {
-                connector_builder(settings, components)
-                    .proxy_config(proxy.clone())
-                    .tls_provider(tls::Provider::Rustls(
-                        tls::rustls_provider::CryptoMode::AwsLc,
-                    ))
-                    .tls_context(context.clone())
-                    .build()
-            },
-        );
-        *slot = Some(client.clone());
+        let client = tls_client(context.clone(), &self.tls_route);
+        *slot = Some((context, client.clone()));
         Ok(client)
     }
 }
@@ -254,12 +288,6 @@ fn connector_builder(
 #[derive(Debug, Clone)]
 struct TransportClient(Arc<Transport>);
 
-impl Transport {
-    fn into_shared(self) -> SharedHttpClient {
-        TransportClient(Arc::new(self)).into_shared()
-    }
-}
-
 impl HttpClient for TransportClient {
     fn http_connector(
         &self,
@@ -281,7 +309,7 @@ impl HttpClient for TransportClient {
     ) -> Result<(), BoxError> {
         // The HTTPS client is validated (its trust store loaded) on first use instead.
         self.0
-            .plain
+            .plain()
             .validate_base_client_config(runtime_components, cfg)
     }
 
@@ -290,11 +318,13 @@ impl HttpClient for TransportClient {
         runtime_components: &RuntimeComponents,
         cfg: &ConfigBag,
     ) -> Result<(), BoxError> {
-        self.0.plain.validate_final_config(runtime_components, cfg)
+        self.0
+            .plain()
+            .validate_final_config(runtime_components, cfg)
     }
 
     fn connector_metadata(&self) -> Option<ConnectorMetadata> {
-        self.0.plain.connector_metadata()
+        self.0.plain().connector_metadata()
     }
 }
 
@@ -337,7 +367,7 @@ impl HttpConnector for TransportConnector {
             }
         } else {
             transport
-                .plain
+                .plain()
                 .http_connector(&self.settings, &self.components)
         };
         let response = connector.call(request);

@@ -27,7 +27,7 @@ use errors::{concerns_credentials, explain_sdk_error, no_endpoint, timed_out, wi
 pub use client::{clear_clients, forget_client, MAX_POOLED_CLIENTS};
 pub use credentials::INSTANCE_METADATA_BUDGET;
 pub use endpoint::{EndpointSource, ResolvedEndpoint};
-pub use http::MAX_RESPONSE_BYTES;
+pub use http::{close_idle_connections, MAX_RESPONSE_BYTES};
 pub use transport::CA_BUNDLE_VARIABLE;
 
 /// Steampipe's last resort, and STS's global endpoint region.

@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod faults;
 pub mod proxy;
+pub mod responder;
 pub mod tls;
 
 use std::io::{Read, Write};
