@@ -13,6 +13,7 @@ pub mod error;
 pub mod options;
 pub mod row;
 pub mod runtime;
+pub mod shared;
 pub mod sts;
 
 #[cfg(feature = "pg")]

@@ -6,6 +6,10 @@
 #      loop (the floor, tests/bench/sts_floor.rs),
 #   3. the first query of a fresh backend vs an uncached scan,
 #   4. a backend's memory before and after its first query and over 10,000 queries,
+#   6. the shared identity cache (a second cluster with shared_preload_libraries = 'aws_sts'):
+#      a fresh backend's first query with a warm shared cache vs one of a local table, a
+#      dashboard of 20 new connections each querying once (STS calls, time) with and without
+#      preloading, the shared memory used and a fresh backend's VmRSS,
 #   5. aggregators over 1, 10, 100 and 1000 servers behind a 50 ms delay proxy, concurrent vs
 #      one by one (tests/bench/aggregate.sh, its own table).
 # Missed targets are reported, not fatal: the script exits 0 once every measurement ran.
@@ -159,11 +163,12 @@ cli_ms=$(awk -v total="$cli_total" -v n="$CLI_CALLS" 'BEGIN { printf "%.3f", tot
 echo "bench: [$SECONDS s] 3. first query in $FRESH_BACKENDS fresh backends"
 # psql's \timing covers the query only, not connecting: the extension's load, its runtime,
 # credentials and the call, plus what any first query of a backend pays (catalog caches).
+# A third argument names another psql function (psql_shared: the preloaded cluster).
 first_query_mean() {
-    local times=$WORK/first-$2.txt
+    local times=$WORK/first-$2.txt psql=${3:-psql_db}
     : >"$times"
     for _ in $(seq "$FRESH_BACKENDS"); do
-        psql_db -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' >>"$times"
+        "$psql" -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' >>"$times"
     done
     awk '{ sum += $1 } END { if (NR == 0) exit 1; printf "%.3f", sum / NR }' "$times"
 }
@@ -194,6 +199,59 @@ half=$((QUERIES / 2))
 } >"$WORK/memory.sql"
 out=$(psql_db -f "$WORK/memory.sql") &&
     read -r rss_before rss_first rss_uncached_half rss_uncached rss_cached_first rss_cached_half rss_cached <<<"$out"
+
+echo "bench: [$SECONDS s] 6. shared cache: a cluster with shared_preload_libraries = 'aws_sts'"
+SHARED_PORT=$((PGPORT + 19))
+shared_cluster() {
+    AWS_STS_TEST_PGPORT=$SHARED_PORT AWS_STS_SCRATCH=/tmp/aws_sts-scratch-$SHARED_PORT \
+        AWS_STS_SERVER_CONF="-c shared_preload_libraries=aws_sts" tests/cluster.sh "$@"
+}
+shared_cluster stop >/dev/null
+rm -rf "/tmp/aws_sts-scratch-$SHARED_PORT"
+shared_cluster start >/dev/null
+trap 'shared_cluster stop; tests/cluster.sh stop' EXIT
+psql_shared() { shared_cluster psql -d "$DB" -v ON_ERROR_STOP=1 -qAt "$@"; }
+shared_cluster psql -d postgres -v ON_ERROR_STOP=1 -q -c "CREATE DATABASE $DB TEMPLATE template0"
+psql_shared -v endpoint="$ENDPOINT" -v access_key="$ALICE_ACCESS_KEY" -v secret_key="$ALICE_SECRET_KEY" <<'SQL'
+CREATE EXTENSION aws_sts;
+CREATE SERVER aws FOREIGN DATA WRAPPER aws_sts OPTIONS (region 'us-east-1', endpoint_url :'endpoint');
+CREATE USER MAPPING FOR CURRENT_USER SERVER aws OPTIONS (access_key :'access_key', secret_key :'secret_key');
+IMPORT FOREIGN SCHEMA aws FROM SERVER aws INTO public;
+CREATE TABLE one_row AS SELECT * FROM aws_sts_caller_identity;
+VACUUM ANALYZE one_row;
+SQL
+if ! psql_shared -c "EXPLAIN SELECT * FROM aws_sts_caller_identity" | grep -q "AWS Cache: shared, hit"; then
+    echo "bench: the preloaded cluster's EXPLAIN shows no 'AWS Cache: shared, hit'" >&2
+    exit 1
+fi
+shmem_bytes=$(psql_shared -c "SELECT size FROM pg_shmem_allocations WHERE name = 'aws_sts'")
+shared_first_ms=$(first_query_mean "SELECT * FROM aws_sts_caller_identity" shared-fdw psql_shared)
+shared_first_local_ms=$(first_query_mean "SELECT * FROM one_row" shared-local psql_shared)
+# dashboard PSQL: 20 new connections each query once, from an empty cache and zeroed stats;
+# each also reads aws_sts_stats, which counts its own backend's calls without preloading and
+# the cluster's with it. Prints "<STS calls> <total ms>".
+dashboard() {
+    "$1" -c "SELECT aws_sts_clear_cache(), aws_sts_stats_reset()" >/dev/null
+    local start calls=0 last=0
+    start=$(date +%s%N)
+    for _ in $(seq 20); do
+        last=$("$1" -c "SELECT count(*) FROM aws_sts_caller_identity" \
+            -c "SELECT coalesce(sum(calls), 0) FROM aws_sts_stats WHERE server = 'aws'" | tail -n 1)
+        calls=$((calls + last))
+    done
+    local ms
+    ms=$(ms_since "$start")
+    if [ "$2" = shared ]; then echo "$last $ms"; else echo "$calls $ms"; fi
+}
+read -r dash_shared_calls dash_shared_ms <<<"$(dashboard psql_shared shared)"
+read -r dash_local_calls dash_local_ms <<<"$(dashboard psql_db local)"
+# fresh_rss PSQL: VmRSS (kB) of a new backend after its first query of the foreign table.
+fresh_rss() {
+    "$1" -c "SELECT count(*) FROM aws_sts_caller_identity" \
+        -c "SELECT (regexp_match(pg_read_file('/proc/' || pg_backend_pid() || '/status'), 'VmRSS:\s+(\d+)'))[1]" | tail -n 1
+}
+rss_shared=$(fresh_rss psql_shared)
+rss_local=$(fresh_rss psql_db)
 
 # The table. ratio: measured / compared with; met: the target holds.
 rows=()
@@ -230,6 +288,17 @@ row "   VmRSS growth over $QUERIES cached queries" \
     "$(growth $((rss_cached - rss_cached_first)) $((rss_cached - rss_cached_half)))" \
     "after the first cached query $(mib "$rss_cached_first")" "-" "no growth" \
     "$(no_growth $((rss_cached - rss_cached_half)))"
+row "6. first query, fresh backend, warm shared cache" "$shared_first_ms ms" \
+    "first query of one_row, fresh backend $shared_first_local_ms ms" \
+    "$(ratio "$shared_first_ms" "$shared_first_local_ms")" "<= 1.5x" "$(below "$shared_first_ms" "$shared_first_local_ms" 1.5)"
+row "   dashboard: 20 new connections, preloaded" "$dash_shared_calls STS calls, $dash_shared_ms ms" \
+    "not preloaded: $dash_local_calls STS calls, $dash_local_ms ms" \
+    "$(ratio "$dash_shared_ms" "$dash_local_ms")" "1 STS call" "$([ "$dash_shared_calls" = 1 ] && echo yes || echo NO)"
+row "   shared memory (pg_shmem_allocations)" "$(mib $((shmem_bytes / 1024)))" \
+    "aws_sts.shared_cache_entries = 1024" "-" "-" "-"
+row "   VmRSS of a fresh backend after its first query" "preloaded $(mib "$rss_shared")" \
+    "not preloaded $(mib "$rss_local")" "$(ratio "$rss_shared" "$rss_local")" "unchanged" \
+    "$(awk -v a="$rss_shared" -v b="$rss_local" 'BEGIN { print (a <= b + 1024) ? "yes" : "NO" }')"
 
 echo
 echo "aws_sts bench: moto at $ENDPOINT, pgbench -n -c 1 -j 1 -T $SECONDS_PER_RUN -M prepared; latencies are means"
