@@ -451,4 +451,27 @@ fn without_preloading_each_backend_has_its_own_cache() {
     );
     first.batch_execute("SELECT aws_sts_stats_reset()").unwrap();
     assert_eq!(count(&mut first, "SELECT count(*) FROM aws_sts_stats"), 0);
+
+    // A plain user sees their own backend's entries, and stats only with USAGE.
+    admin
+        .batch_execute(
+            "DROP ROLE IF EXISTS local_viewer; CREATE ROLE local_viewer LOGIN;
+             CREATE USER MAPPING FOR local_viewer SERVER local_c OPTIONS (access_key 'AKIAFAKE', secret_key 'local-secret');",
+        )
+        .unwrap();
+    let mut viewer = connect_as("local_viewer");
+    query_arn(&mut viewer, "local_c").unwrap();
+    assert_eq!(count(&mut viewer, "SELECT count(*) FROM aws_sts_cache"), 1);
+    assert_eq!(count(&mut viewer, "SELECT count(*) FROM aws_sts_stats"), 0);
+    admin
+        .batch_execute("GRANT USAGE ON FOREIGN SERVER local_c TO local_viewer")
+        .unwrap();
+    assert_eq!(count(&mut viewer, "SELECT count(*) FROM aws_sts_stats"), 1);
+    let error = viewer
+        .batch_execute("SELECT aws_sts_stats_reset()")
+        .unwrap_err();
+    assert_eq!(db_error(&error).0, "42501");
+    admin
+        .batch_execute("DROP OWNED BY local_viewer; DROP ROLE local_viewer")
+        .unwrap();
 }
