@@ -258,9 +258,22 @@ fn altering_a_server_or_mapping_is_seen_by_every_backend() {
         "erin",
         "alter-secret-1",
     );
-    // A backend that keeps running across the alterations, and one-off backends.
+    admin
+        .batch_execute(
+            "CREATE FUNCTION shared_alt_arn() RETURNS text LANGUAGE plpgsql AS $$
+             BEGIN RETURN (SELECT arn FROM shared_alt.aws_sts_caller_identity); END $$",
+        )
+        .unwrap();
+    // A backend that keeps running across the alterations, through a generic plan and a
+    // PL/pgSQL function (plans made before the change), and one-off backends.
     let mut long_lived = cluster.connect(DATABASE, "erin");
-    query_arn(&mut long_lived, "shared_alt").unwrap();
+    long_lived
+        .batch_execute(
+            "SET plan_cache_mode = force_generic_plan;
+             PREPARE arn AS SELECT arn FROM shared_alt.aws_sts_caller_identity;
+             EXECUTE arn; SELECT shared_alt_arn();",
+        )
+        .unwrap();
     arn_in_new_backend(&cluster, "erin", "shared_alt").unwrap();
     assert_eq!(endpoint.request_count(), 1);
 
@@ -270,7 +283,7 @@ fn altering_a_server_or_mapping_is_seen_by_every_backend() {
         .batch_execute("ALTER USER MAPPING FOR erin SERVER shared_alt OPTIONS (SET secret_key 'alter-secret-2')")
         .unwrap();
     assert_eq!(count(&mut admin, "SELECT count(*) FROM aws_sts_cache"), 0);
-    query_arn(&mut long_lived, "shared_alt").unwrap();
+    long_lived.batch_execute("EXECUTE arn").unwrap();
     assert_eq!(endpoint.request_count(), 2);
     arn_in_new_backend(&cluster, "erin", "shared_alt").unwrap();
     assert_eq!(endpoint.request_count(), 2);
@@ -287,15 +300,20 @@ fn altering_a_server_or_mapping_is_seen_by_every_backend() {
         .batch_execute("ALTER SERVER shared_alt OPTIONS (ADD timeout '5s')")
         .unwrap();
     assert_eq!(count(&mut admin, "SELECT count(*) FROM aws_sts_cache"), 0);
+    long_lived.batch_execute("SELECT shared_alt_arn()").unwrap();
+    assert_eq!(endpoint.request_count(), 3);
     arn_in_new_backend(&cluster, "erin", "shared_alt").unwrap();
+    long_lived.batch_execute("EXECUTE arn").unwrap();
     assert_eq!(endpoint.request_count(), 3);
 
     other
         .batch_execute("DROP USER MAPPING FOR erin SERVER shared_alt")
         .unwrap();
     assert_eq!(count(&mut admin, "SELECT count(*) FROM aws_sts_cache"), 0);
-    let error = query_arn(&mut long_lived, "shared_alt").unwrap_err();
-    assert_eq!(db_error(&error).0, "42501");
+    for statement in ["EXECUTE arn", "SELECT shared_alt_arn()"] {
+        let error = long_lived.batch_execute(statement).unwrap_err();
+        assert_eq!(db_error(&error).0, "42501", "{statement}");
+    }
     assert_eq!(endpoint.request_count(), 3);
 }
 
