@@ -146,6 +146,34 @@ fn new_connections_share_one_sts_call() {
     );
     assert!(!message.contains("shared-secret-f"));
     assert!(row.get::<_, bool>(3));
+    // Retries count: a 503, then an answer, is one call with one retry.
+    let flaky = FaultServer::start(vec![Fault::Error(503, "ServiceUnavailable")], Fault::Answer);
+    server_for(
+        &mut admin,
+        "shared_r",
+        &flaky.url,
+        "postgres",
+        "shared-secret-r",
+    );
+    admin
+        .batch_execute("ALTER SERVER shared_r OPTIONS (SET max_error_retry_attempts '3', ADD min_error_retry_delay '1')")
+        .unwrap();
+    arn_in_new_backend(&cluster, "postgres", "shared_r").unwrap();
+    assert_eq!(flaky.request_count(), 2);
+    let row = admin
+        .query_one(
+            "SELECT calls, retries, errors FROM aws_sts_stats WHERE server = 'shared_r'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, i64>(0),
+            row.get::<_, i64>(1),
+            row.get::<_, i64>(2)
+        ),
+        (1, 1, 0)
+    );
     admin.batch_execute("SELECT aws_sts_stats_reset()").unwrap();
     assert_eq!(
         count(&mut cluster.client(), "SELECT count(*) FROM aws_sts_stats"),
