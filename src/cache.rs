@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::row::CallerIdentity;
+use crate::shared::{CacheRow, Owner};
 use crate::sts::ConnectionSettings;
 
 #[derive(Debug, Clone)]
@@ -16,6 +17,32 @@ struct Entry {
     expires_at: Instant,
     /// Syscache hash values of the server and user mapping the entry was filled through.
     sources: Vec<u32>,
+    /// For the cache view: whose entry it is, when it was filled, how often it answered.
+    owner: Owner,
+    cached_at: SystemTime,
+    lifetime: Duration,
+    hits: u64,
+}
+
+/// How long an answer may be reused: `cache_ttl`, or until the credentials that produced it
+/// expire, whichever comes first (zero: not at all).
+pub fn lifetime(
+    settings: &ConnectionSettings,
+    credentials_expiry: Option<SystemTime>,
+    wall_clock_now: SystemTime,
+) -> Duration {
+    if !settings.server.caching() {
+        return Duration::ZERO;
+    }
+    let ttl = settings.server.cache_ttl;
+    match credentials_expiry {
+        Some(expiry) => ttl.min(
+            expiry
+                .duration_since(wall_clock_now)
+                .unwrap_or(Duration::ZERO),
+        ),
+        None => ttl,
+    }
 }
 
 /// What the cache holds for one settings key, for EXPLAIN.
@@ -50,6 +77,19 @@ impl IdentityCache {
             .map(|entry| &entry.identity)
     }
 
+    /// As [`IdentityCache::get`], for a scan the entry answers: counts the hit.
+    pub fn hit(&mut self, settings: &ConnectionSettings, now: Instant) -> Option<CallerIdentity> {
+        if !settings.server.caching() {
+            return None;
+        }
+        let entry = self
+            .entries
+            .get_mut(settings)
+            .filter(|entry| entry.expires_at > now)?;
+        entry.hits += 1;
+        Some(entry.identity.clone())
+    }
+
     pub fn lookup(&self, settings: &ConnectionSettings, now: Instant) -> Lookup {
         if !settings.server.caching() {
             return Lookup::Disabled;
@@ -62,9 +102,8 @@ impl IdentityCache {
         }
     }
 
-    /// Stores a fresh answer for `cache_ttl`, or until the credentials that produced it
-    /// expire, whichever comes first; `sources` are the syscache hash values of the catalog
-    /// rows it depends on. Expired entries are dropped on the way.
+    /// Stores a fresh answer for its [`lifetime`]; `sources` are the syscache hash values of
+    /// the catalog rows it depends on. Expired entries are dropped on the way.
     pub fn put(
         &mut self,
         settings: &ConnectionSettings,
@@ -74,18 +113,22 @@ impl IdentityCache {
         now: Instant,
         wall_clock_now: SystemTime,
     ) {
+        let lifetime = lifetime(settings, credentials_expiry, wall_clock_now);
+        self.put_for(Owner::default(), settings, identity, lifetime, sources, now);
+    }
+
+    /// [`IdentityCache::put`] with the lifetime worked out, and the owner the cache view
+    /// shows.
+    pub fn put_for(
+        &mut self,
+        owner: Owner,
+        settings: &ConnectionSettings,
+        identity: CallerIdentity,
+        lifetime: Duration,
+        sources: &[u32],
+        now: Instant,
+    ) {
         self.entries.retain(|_, entry| entry.expires_at > now);
-        if !settings.server.caching() {
-            return;
-        }
-        let mut lifetime = settings.server.cache_ttl;
-        if let Some(expiry) = credentials_expiry {
-            lifetime = lifetime.min(
-                expiry
-                    .duration_since(wall_clock_now)
-                    .unwrap_or(Duration::ZERO),
-            );
-        }
         if lifetime.is_zero() {
             self.entries.remove(settings);
             return;
@@ -96,8 +139,27 @@ impl IdentityCache {
                 identity,
                 expires_at: now + lifetime,
                 sources: sources.to_vec(),
+                owner,
+                cached_at: SystemTime::now(),
+                lifetime,
+                hits: 0,
             },
         );
+    }
+
+    /// The live entries, for the cache view.
+    pub fn rows(&self, now: Instant) -> Vec<CacheRow> {
+        self.entries
+            .values()
+            .filter(|entry| entry.expires_at > now)
+            .map(|entry| CacheRow {
+                owner: entry.owner,
+                identity: entry.identity.clone(),
+                cached_at: entry.cached_at,
+                expires_at: entry.cached_at + entry.lifetime,
+                hits: entry.hits,
+            })
+            .collect()
     }
 
     /// Forgets the entries that depend on the catalog row with this syscache hash value
@@ -130,11 +192,11 @@ impl IdentityCache {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::options::{ServerOptions, StaticKeys};
 
-    fn settings(secret: &str, ttl: Duration) -> ConnectionSettings {
+    pub(crate) fn settings(secret: &str, ttl: Duration) -> ConnectionSettings {
         ConnectionSettings {
             server: ServerOptions {
                 cache_ttl: ttl,
@@ -148,7 +210,7 @@ mod tests {
         }
     }
 
-    fn identity(arn: &str) -> CallerIdentity {
+    pub(crate) fn identity(arn: &str) -> CallerIdentity {
         CallerIdentity {
             arn: arn.into(),
             user_id: "AIDA".into(),

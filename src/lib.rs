@@ -14,6 +14,7 @@ pub mod like;
 pub mod options;
 pub mod row;
 pub mod runtime;
+pub mod shared;
 pub mod sts;
 
 #[cfg(feature = "pg")]

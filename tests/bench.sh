@@ -7,7 +7,11 @@
 #   3. the first query of a fresh backend vs an uncached scan,
 #   4. a backend's memory before and after its first query and over 10,000 queries,
 #   5. aggregators over 1, 10, 100 and 1000 servers on a concurrent responder answering after
-#      50 ms, vs one server, with the backend's descriptors (tests/bench/aggregate.sh).
+#      50 ms, vs one server, with the backend's descriptors (tests/bench/aggregate.sh),
+#   6. the shared identity cache (a second cluster with shared_preload_libraries = 'aws_sts'):
+#      a fresh backend's first query with a warm shared cache vs one of a local table, a
+#      dashboard of 20 new connections each querying once (STS calls, time) with and without
+#      preloading, the shared memory used and a fresh backend's VmRSS.
 # Missed targets are reported, not fatal: the script exits 0 once every measurement ran.
 #
 # Knobs: AWS_STS_BENCH_SECONDS (pgbench duration per run, default 5), AWS_STS_BENCH_CLI_CALLS
@@ -56,10 +60,17 @@ unset AWS_SESSION_TOKEN AWS_PROFILE
 psql_db() { tests/cluster.sh psql -d "$DB" -v ON_ERROR_STOP=1 -qAt "$@"; }
 tests/cluster.sh psql -d postgres -v ON_ERROR_STOP=1 -q -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" \
     -c "CREATE DATABASE $DB TEMPLATE template0"
+# PostgreSQL 15 from Debian has PL/Python (tests/setup.sh installs it); the PostgreSQL 18
+# wheel (.venv-pg18) has none, so on 18 the PL/Python row says so and the rest runs.
+plpython=yes
 if ! psql_db -c "CREATE EXTENSION plpython3u" 2>"$WORK/plpython.log"; then
     cat "$WORK/plpython.log" >&2
-    echo "bench: PL/Python is missing: run tests/setup.sh (postgresql-plpython3-15, python3-boto3)" >&2
-    exit 1
+    if [ "$PG_MAJOR" = 15 ]; then
+        echo "bench: PL/Python is missing: run tests/setup.sh (postgresql-plpython3-15, python3-boto3)" >&2
+        exit 1
+    fi
+    echo "bench: no PL/Python in PostgreSQL $PG_MAJOR: its row is left out" >&2
+    plpython=no
 fi
 # `aws`: the default settings (cache on); `nocache`: every scan calls STS. The PL/Python
 # function reads the same endpoint and keys from settings of the database.
@@ -80,6 +91,8 @@ VACUUM ANALYZE one_row;
 SELECT format('ALTER DATABASE %I SET bench.endpoint = %L', current_database(), :'endpoint') \gexec
 SELECT format('ALTER DATABASE %I SET bench.access_key = %L', current_database(), :'access_key') \gexec
 SELECT format('ALTER DATABASE %I SET bench.secret_key = %L', current_database(), :'secret_key') \gexec
+SQL
+[ "$plpython" = no ] || psql_db <<'SQL'
 -- boto3's counterpart of the foreign table: one client per backend, kept in SD.
 CREATE FUNCTION py_caller_identity(OUT arn text, OUT user_id text, OUT account_id text)
 LANGUAGE plpython3u AS $$
@@ -97,7 +110,7 @@ SQL
 
 # Guards against measuring the wrong thing: every path answers, the cached table hits its
 # cache once warm and the other never uses one.
-psql_db -c "SELECT arn FROM py_caller_identity()" >/dev/null
+[ "$plpython" = no ] || psql_db -c "SELECT arn FROM py_caller_identity()" >/dev/null
 explain=$(psql_db -c "SELECT count(*) FROM aws_sts_caller_identity" -c "EXPLAIN SELECT * FROM aws_sts_caller_identity" \
     -c "SELECT count(*) FROM nocache.aws_sts_caller_identity" -c "EXPLAIN SELECT * FROM nocache.aws_sts_caller_identity")
 if ! grep -q "AWS Cache: hit" <<<"$explain" || ! grep -q "AWS Cache: off" <<<"$explain"; then
@@ -136,7 +149,10 @@ floor_before=$(floor_mean)
 out=$(pgbench_mean uncached "SELECT * FROM nocache.aws_sts_caller_identity") && read -r uncached_ms _ <<<"$out"
 floor_after=$(floor_mean)
 floor_ms=$(awk -v a="$floor_before" -v b="$floor_after" 'BEGIN { printf "%.3f", (a + b) / 2 }')
-out=$(pgbench_mean plpython "SELECT * FROM py_caller_identity()") && read -r plpython_ms _ <<<"$out"
+plpython_ms=
+if [ "$plpython" = yes ]; then
+    out=$(pgbench_mean plpython "SELECT * FROM py_caller_identity()") && read -r plpython_ms _ <<<"$out"
+fi
 boto3_ms=$("$VENV/bin/python" - "$ENDPOINT" "$LOOP_CALLS" <<'PY'
 import sys, time, boto3
 endpoint, calls = sys.argv[1], int(sys.argv[2])
@@ -160,11 +176,12 @@ cli_ms=$(awk -v total="$cli_total" -v n="$CLI_CALLS" 'BEGIN { printf "%.3f", tot
 echo "bench: [$SECONDS s] 3. first query in $FRESH_BACKENDS fresh backends"
 # psql's \timing covers the query only, not connecting: the extension's load, its runtime,
 # credentials and the call, plus what any first query of a backend pays (catalog caches).
+# A third argument names another psql function (psql_shared: the preloaded cluster).
 first_query_mean() {
-    local times=$WORK/first-$2.txt
+    local times=$WORK/first-$2.txt psql=${3:-psql_db}
     : >"$times"
     for _ in $(seq "$FRESH_BACKENDS"); do
-        psql_db -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' >>"$times"
+        "$psql" -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' >>"$times"
     done
     awk '{ sum += $1 } END { if (NR == 0) exit 1; printf "%.3f", sum / NR }' "$times"
 }
@@ -196,6 +213,59 @@ half=$((QUERIES / 2))
 out=$(psql_db -f "$WORK/memory.sql") &&
     read -r rss_before rss_first rss_uncached_half rss_uncached rss_cached_first rss_cached_half rss_cached <<<"$out"
 
+echo "bench: [$SECONDS s] 6. shared cache: a cluster with shared_preload_libraries = 'aws_sts'"
+SHARED_PORT=$((PGPORT + 19))
+shared_cluster() {
+    AWS_STS_TEST_PGPORT=$SHARED_PORT AWS_STS_SCRATCH=/tmp/aws_sts-scratch-$SHARED_PORT \
+        AWS_STS_SERVER_CONF="-c shared_preload_libraries=aws_sts" tests/cluster.sh "$@"
+}
+shared_cluster stop >/dev/null
+rm -rf "/tmp/aws_sts-scratch-$SHARED_PORT"
+shared_cluster start >/dev/null
+trap 'shared_cluster stop; tests/cluster.sh stop' EXIT
+psql_shared() { shared_cluster psql -d "$DB" -v ON_ERROR_STOP=1 -qAt "$@"; }
+shared_cluster psql -d postgres -v ON_ERROR_STOP=1 -q -c "CREATE DATABASE $DB TEMPLATE template0"
+psql_shared -v endpoint="$ENDPOINT" -v access_key="$ALICE_ACCESS_KEY" -v secret_key="$ALICE_SECRET_KEY" <<'SQL'
+CREATE EXTENSION aws_sts;
+CREATE SERVER aws FOREIGN DATA WRAPPER aws_sts OPTIONS (region 'us-east-1', endpoint_url :'endpoint');
+CREATE USER MAPPING FOR CURRENT_USER SERVER aws OPTIONS (access_key :'access_key', secret_key :'secret_key');
+IMPORT FOREIGN SCHEMA aws FROM SERVER aws INTO public;
+CREATE TABLE one_row AS SELECT * FROM aws_sts_caller_identity;
+VACUUM ANALYZE one_row;
+SQL
+if ! psql_shared -c "EXPLAIN SELECT * FROM aws_sts_caller_identity" | grep -q "AWS Cache: shared, hit"; then
+    echo "bench: the preloaded cluster's EXPLAIN shows no 'AWS Cache: shared, hit'" >&2
+    exit 1
+fi
+shmem_bytes=$(psql_shared -c "SELECT size FROM pg_shmem_allocations WHERE name = 'aws_sts'")
+shared_first_ms=$(first_query_mean "SELECT * FROM aws_sts_caller_identity" shared-fdw psql_shared)
+shared_first_local_ms=$(first_query_mean "SELECT * FROM one_row" shared-local psql_shared)
+# dashboard PSQL: 20 new connections each query once, from an empty cache and zeroed stats;
+# each also reads aws_sts_stats, which counts its own backend's calls without preloading and
+# the cluster's with it. Prints "<STS calls> <total ms>".
+dashboard() {
+    "$1" -c "SELECT aws_sts_clear_cache(), aws_sts_stats_reset()" >/dev/null
+    local start calls=0 last=0
+    start=$(date +%s%N)
+    for _ in $(seq 20); do
+        last=$("$1" -c "SELECT count(*) FROM aws_sts_caller_identity" \
+            -c "SELECT coalesce(sum(calls), 0) FROM aws_sts_stats WHERE server = 'aws'" | tail -n 1)
+        calls=$((calls + last))
+    done
+    local ms
+    ms=$(ms_since "$start")
+    if [ "$2" = shared ]; then echo "$last $ms"; else echo "$calls $ms"; fi
+}
+read -r dash_shared_calls dash_shared_ms <<<"$(dashboard psql_shared shared)"
+read -r dash_local_calls dash_local_ms <<<"$(dashboard psql_db local)"
+# fresh_rss PSQL: VmRSS (kB) of a new backend after its first query of the foreign table.
+fresh_rss() {
+    "$1" -c "SELECT count(*) FROM aws_sts_caller_identity" \
+        -c "SELECT (regexp_match(pg_read_file('/proc/' || pg_backend_pid() || '/status'), 'VmRSS:\s+(\d+)'))[1]" | tail -n 1
+}
+rss_shared=$(fresh_rss psql_shared)
+rss_local=$(fresh_rss psql_db)
+
 # The table. ratio: measured / compared with; met: the target holds.
 rows=()
 row() { local IFS=$'\t'; rows+=("$*"); }
@@ -211,8 +281,12 @@ row "1. cached foreign table (pgbench)" "$cached_ms ms" "local one_row table $lo
     "$(ratio "$cached_ms" "$local_ms")" "< 1.5x" "$(below "$cached_ms" "$local_ms" 1.5)"
 row "2. uncached foreign table (pgbench)" "$uncached_ms ms" "Rust aws-sdk-sts loop $floor_ms ms" \
     "$(ratio "$uncached_ms" "$floor_ms")" "< 1.2x" "$(below "$uncached_ms" "$floor_ms" 1.2)"
-row "   PL/Python + boto3, SD client (pgbench)" "$plpython_ms ms" "Rust aws-sdk-sts loop $floor_ms ms" \
-    "$(ratio "$plpython_ms" "$floor_ms")" "-" "-"
+if [ -n "$plpython_ms" ]; then
+    row "   PL/Python + boto3, SD client (pgbench)" "$plpython_ms ms" "Rust aws-sdk-sts loop $floor_ms ms" \
+        "$(ratio "$plpython_ms" "$floor_ms")" "-" "-"
+else
+    row "   PL/Python + boto3, SD client (pgbench)" "no PL/Python in PostgreSQL $PG_MAJOR" "-" "-" "-" "-"
+fi
 row "   boto3, reused client (python loop)" "$boto3_ms ms" "Rust aws-sdk-sts loop $floor_ms ms" \
     "$(ratio "$boto3_ms" "$floor_ms")" "-" "-"
 row "   AWS CLI, one process per call" "$cli_ms ms" "Rust aws-sdk-sts loop $floor_ms ms" \
@@ -231,6 +305,17 @@ row "   VmRSS growth over $QUERIES cached queries" \
     "$(growth $((rss_cached - rss_cached_first)) $((rss_cached - rss_cached_half)))" \
     "after the first cached query $(mib "$rss_cached_first")" "-" "no growth" \
     "$(no_growth $((rss_cached - rss_cached_half)))"
+row "6. first query, fresh backend, warm shared cache" "$shared_first_ms ms" \
+    "first query of one_row, fresh backend $shared_first_local_ms ms" \
+    "$(ratio "$shared_first_ms" "$shared_first_local_ms")" "<= 1.5x" "$(below "$shared_first_ms" "$shared_first_local_ms" 1.5)"
+row "   dashboard: 20 new connections, preloaded" "$dash_shared_calls STS calls, $dash_shared_ms ms" \
+    "not preloaded: $dash_local_calls STS calls, $dash_local_ms ms" \
+    "$(ratio "$dash_shared_ms" "$dash_local_ms")" "1 STS call" "$([ "$dash_shared_calls" = 1 ] && echo yes || echo NO)"
+row "   shared memory (pg_shmem_allocations)" "$(mib $((shmem_bytes / 1024)))" \
+    "aws_sts.shared_cache_entries = 1024" "-" "-" "-"
+row "   VmRSS of a fresh backend after its first query" "preloaded $(mib "$rss_shared")" \
+    "not preloaded $(mib "$rss_local")" "$(ratio "$rss_shared" "$rss_local")" "unchanged" \
+    "$(awk -v a="$rss_shared" -v b="$rss_local" 'BEGIN { print (a <= b + 1024) ? "yes" : "NO" }')"
 
 echo "bench: [$SECONDS s] 5. aggregators over 1 to 1000 servers on the concurrent responder"
 AWS_STS_BENCH_ROWS=$WORK/aggregate-rows.tsv tests/bench/aggregate.sh

@@ -16,6 +16,7 @@ use crate::error::FdwError;
 use crate::options::{self, ServerKind, ServerOptions};
 use crate::sts::{self, ConnectionSettings};
 
+use super::identities;
 use super::report::report;
 use super::tuple::Attribute;
 
@@ -92,7 +93,8 @@ unsafe extern "C-unwind" fn invalidate_on_catalog_change(
     if cache_id == pg_sys::SysCacheIdentifier::FOREIGNSERVEROID as c_int
         || cache_id == pg_sys::SysCacheIdentifier::USERMAPPINGOID as c_int
     {
-        IDENTITY_CACHE.with(|cache| cache.borrow_mut().invalidate(hash_value));
+        let is_mapping = cache_id == pg_sys::SysCacheIdentifier::USERMAPPINGOID as c_int;
+        identities::invalidate(is_mapping, hash_value);
         forget_clients_of(hash_value);
     }
 }
@@ -129,8 +131,9 @@ pub(super) fn syscache_hash(cache_id: pg_sys::SysCacheIdentifier::Type, oid: pg_
 
 /// A change to a foreign server or user mapping, in any session, forgets the identities
 /// cached through it (as postgres_fdw drops the connections made through it). Registered
-/// once per backend, on first use.
-fn register_invalidation() {
+/// once per backend, on first use (or by the postmaster when preloaded, so that every
+/// backend removes the shared entries of what it alters).
+pub(super) fn register_invalidation() {
     if INVALIDATION_REGISTERED.with(|registered| registered.replace(true)) {
         return;
     }
@@ -149,12 +152,14 @@ fn register_invalidation() {
             );
         }
     }
-    // SAFETY: as above, for relcache invalidations (column options, ALTER FOREIGN TABLE).
+    // SAFETY: as above, for relcache invalidations (column options, ALTER FOREIGN TABLE),
+    // and for transaction ends (the shared cache's removals, at commit).
     unsafe {
         pg_sys::CacheRegisterRelcacheCallback(
             Some(invalidate_on_relation_change),
             pg_sys::Datum::from(0),
         );
+        pg_sys::RegisterXactCallback(Some(identities::at_transaction_event), ptr::null_mut());
     }
 }
 

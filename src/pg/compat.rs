@@ -6,6 +6,30 @@ use std::ptr;
 
 use pgrx::pg_sys;
 
+/// Installs the hook that requests shared memory and returns the one it replaces. From 15 on
+/// that must happen in `shmem_request_hook`; before, `_PG_init` requests it directly.
+///
+/// # Safety
+///
+/// Called from `_PG_init` while the postmaster preloads the library.
+pub(super) unsafe fn install_shmem_request_hook(
+    hook: unsafe extern "C-unwind" fn(),
+) -> Option<unsafe extern "C-unwind" fn()> {
+    #[cfg(any(feature = "pg13", feature = "pg14"))]
+    // SAFETY: before 15, RequestAddinShmemSpace is allowed in _PG_init itself.
+    unsafe {
+        hook();
+        None
+    }
+    #[cfg(any(feature = "pg15", feature = "pg16", feature = "pg17", feature = "pg18"))]
+    // SAFETY: hooks are chained in _PG_init of the postmaster, before any backend exists.
+    unsafe {
+        let previous = pg_sys::shmem_request_hook;
+        pg_sys::shmem_request_hook = Some(hook);
+        previous
+    }
+}
+
 /// `pg_foreign_server_aclcheck`: PostgreSQL 16 folded it into `object_aclcheck`.
 pub(super) fn foreign_server_aclcheck(
     server_id: pg_sys::Oid,

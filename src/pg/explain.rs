@@ -2,7 +2,7 @@
 //! with ANALYZE what it did; never a secret, never an AWS call.
 
 use std::ffi::CString;
-use std::time::Instant;
+use std::time::Duration;
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -11,8 +11,8 @@ use crate::aggregate::OnError;
 use crate::cache::Lookup;
 use crate::sts;
 
-use super::catalog::IDENTITY_CACHE;
 use super::files::descriptor_limit;
+use super::identities;
 use super::interrupts::block_on;
 use super::pins::{self, Pins};
 use super::resolve::{scan_plan, scan_user, ScanConfig};
@@ -132,22 +132,28 @@ pub(super) unsafe extern "C-unwind" fn explain_foreign_scan(
             }
         }
         _ => {
-            let now = Instant::now();
-            let lookups: Vec<Lookup> = IDENTITY_CACHE.with(|cache| {
-                configs
-                    .iter()
-                    .map(|config| cache.borrow().lookup(&config.settings, now))
-                    .collect()
-            });
+            let lookups: Vec<Lookup> = configs
+                .iter()
+                .map(|config| identities::lookup(config))
+                .collect();
             let hits = lookups
                 .iter()
                 .filter(|lookup| matches!(lookup, Lookup::Hit { .. }))
                 .count();
+            let shared = identities::shared();
             let cache = match lookups.as_slice() {
                 [Lookup::Disabled] => "off".to_string(),
+                [Lookup::Miss] if shared => "shared, miss (the scan will call STS)".to_string(),
                 [Lookup::Miss] => "miss (the scan will call STS)".to_string(),
+                // This backend's entries show no time left, so that plans stay the same
+                // from run to run (regression tests compare them).
+                [Lookup::Hit { remaining }] if shared => format!(
+                    "shared, hit (expires in {})",
+                    minutes_and_seconds(*remaining)
+                ),
                 [Lookup::Hit { .. }] => "hit".to_string(),
                 [] => "not looked up".to_string(),
+                _ if shared => format!("shared, {hits} of {} servers cached", lookups.len()),
                 _ => format!("{hits} of {} servers cached", lookups.len()),
             };
             properties.push(("AWS Cache", cache));
@@ -158,5 +164,14 @@ pub(super) unsafe extern "C-unwind" fn explain_foreign_scan(
         let value = CString::new(value).unwrap_or_default();
         // SAFETY: ExplainPropertyText copies both strings into the explain output.
         unsafe { pg_sys::ExplainPropertyText(label.as_ptr(), value.as_ptr(), es) };
+    }
+}
+
+/// `4m 59s`, `12s`: how long a shared entry has left.
+fn minutes_and_seconds(remaining: Duration) -> String {
+    let seconds = remaining.as_secs();
+    match seconds / 60 {
+        0 => format!("{seconds}s"),
+        minutes => format!("{minutes}m {}s", seconds % 60),
     }
 }

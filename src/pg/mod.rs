@@ -6,6 +6,7 @@ mod catalog;
 mod compat;
 mod explain;
 mod files;
+mod identities;
 mod import;
 mod interrupts;
 mod pins;
@@ -13,7 +14,9 @@ mod plan;
 mod report;
 mod resolve;
 mod scan;
+mod shmem;
 mod tuple;
+mod views;
 
 use std::ptr;
 
@@ -27,7 +30,7 @@ use crate::options::{self, Catalog};
 use crate::row::{self, Column};
 use crate::sts;
 
-use catalog::{def_elems, forget_catalog_state, IDENTITY_CACHE};
+use catalog::{def_elems, forget_catalog_state};
 use report::report;
 
 extension_sql!(
@@ -104,8 +107,9 @@ fn aws_sts_column_comment(column_name: &str) -> Option<&'static str> {
     Column::by_name(column_name).map(Column::comment)
 }
 
-/// Empties this backend's identity cache and drops its STS clients (and the credentials
-/// they hold); returns how many cached identities there were.
+/// Empties this backend's identity cache and, when aws_sts is preloaded, this database's
+/// entries of the shared one, and drops the backend's STS clients (and the credentials they
+/// hold); returns how many cached identities there were.
 #[pg_extern(volatile, parallel_unsafe)]
 fn aws_sts_clear_cache() -> i64 {
     forget_everything() as i64
@@ -114,7 +118,18 @@ fn aws_sts_clear_cache() -> i64 {
 fn forget_everything() -> usize {
     sts::clear_clients();
     forget_catalog_state();
-    IDENTITY_CACHE.with(|cache| cache.borrow_mut().clear())
+    identities::clear()
+}
+
+/// Loads with the library: the shared cache's GUC, and with shared_preload_libraries its
+/// shared memory and the invalidation callbacks that keep it true in every backend.
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    shmem::init();
+    // SAFETY: read in _PG_init, single-threaded.
+    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        catalog::register_invalidation();
+    }
 }
 
 fn catalog_of(catalog_oid: pg_sys::Oid) -> Option<Catalog> {

@@ -1,8 +1,6 @@
 //! What a scan calls, resolved for a user: one server's settings with the user mapping's
 //! keys and the rule on the database server's own credentials, or an aggregator's members.
 
-use std::time::Instant;
-
 use pgrx::pg_sys;
 
 use crate::aggregate::{self, AggregatorOptions, Candidate, OnError, Pinned};
@@ -12,15 +10,18 @@ use crate::row;
 use crate::sts::ConnectionSettings;
 
 use super::catalog::{
-    aws_sts_servers, server_of, syscache_hash, user_mapping_options, user_name, IDENTITY_CACHE,
-    MAPPINGS,
+    aws_sts_servers, server_of, syscache_hash, user_mapping_options, user_name, MAPPINGS,
 };
 use super::compat;
 use super::files::descriptor_limit;
+use super::identities;
 use super::report::report;
 
 /// What a scan needs, resolved from the catalogs: no secret is ever printed from here.
 pub(super) struct ScanConfig {
+    pub(super) server_id: pg_sys::Oid,
+    /// The user the settings were resolved for (whose entry the cache view shows).
+    pub(super) user_id: pg_sys::Oid,
     pub(super) server_name: String,
     pub(super) settings: ConnectionSettings,
     /// Syscache hash values of the server and user mapping, for cache invalidation.
@@ -97,6 +98,8 @@ fn try_scan_config(
         owner_may_direct_ambient_credentials(server_id, server_name)?;
     }
     Ok(ScanConfig {
+        server_id,
+        user_id,
         server_name: server_name.to_string(),
         settings,
         sources,
@@ -155,7 +158,6 @@ pub(super) fn aggregator_members(
     pinned: &Pinned,
     user_id: pg_sys::Oid,
 ) -> Vec<Result<ScanConfig, FdwError>> {
-    let now = Instant::now();
     member_servers(aggregator_id, options, pinned)
         .into_iter()
         .filter_map(|member| {
@@ -182,12 +184,8 @@ pub(super) fn aggregator_members(
         // account_id quals: leave out members whose account is known not to match.
         .filter(|member| match member {
             Ok(config) => {
-                let cached_account = IDENTITY_CACHE.with(|cache| {
-                    cache
-                        .borrow()
-                        .get(&config.settings, now)
-                        .map(|identity| identity.account_id.clone())
-                });
+                let cached_account =
+                    identities::cached(config, false).map(|identity| identity.account_id);
                 let role_arn = config
                     .settings
                     .server

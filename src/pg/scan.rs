@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::c_int;
 use std::rc::Rc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -15,9 +15,11 @@ use futures_util::StreamExt;
 use crate::aggregate::OnError;
 use crate::error::FdwError;
 use crate::row::CallerIdentity;
+use crate::shared::Event;
 use crate::sts::{self, ConnectionSettings};
 
-use super::catalog::{cstr_to_string, remember_client, IDENTITY_CACHE, TABLES};
+use super::catalog::{cstr_to_string, remember_client, TABLES};
+use super::identities;
 use super::interrupts::block_on;
 use super::pins;
 use super::report::{report, warn};
@@ -47,21 +49,26 @@ impl Drop for CloseIdleConnections {
     }
 }
 
-/// Every member's identity: from the backend's cache when fresh, else from STS, called
+/// One call to STS, for the cache and the statistics.
+struct Call {
+    answer: Result<sts::Answer, FdwError>,
+    attempts: u32,
+    time: Duration,
+}
+
+/// Every member's identity: from the (shared or backend's) cache when fresh, else from STS, called
 /// `concurrency` at a time (and then cached). A member's error fails the scan, or with
 /// on_error 'skip' leaves its row out with a WARNING.
 fn fetch_rows(plan: &ScanPlan, stats: &mut ScanStats) -> Vec<(String, CallerIdentity)> {
-    let now = Instant::now();
     let mut outcomes: Vec<Option<Result<CallerIdentity, FdwError>>> =
         vec![None; plan.members.len()];
     let mut pending: Vec<(usize, &ScanConfig)> = Vec::new();
     for (index, member) in plan.members.iter().enumerate() {
         match member {
             Err(error) => outcomes[index] = Some(Err(error.clone())),
-            Ok(config) => match IDENTITY_CACHE
-                .with(|cache| cache.borrow().get(&config.settings, now).cloned())
-            {
+            Ok(config) => match identities::cached(config, true) {
                 Some(identity) => {
+                    identities::record(config.server_id, &Event::CacheHit);
                     stats.cache_hits += 1;
                     outcomes[index] = Some(Ok(identity));
                 }
@@ -82,41 +89,52 @@ fn fetch_rows(plan: &ScanPlan, stats: &mut ScanStats) -> Vec<(String, CallerIden
         }
         let _close = (distinct.len().min(plan.concurrency) > KEEP_IDLE_UP_TO)
             .then_some(CloseIdleConnections);
-        let answers: HashMap<&ConnectionSettings, Result<sts::Answer, FdwError>> = block_on(
+        let answers: HashMap<&ConnectionSettings, Call> = block_on(
             futures_util::stream::iter(distinct.iter().map(|&settings| async move {
                 // The connection of the call that just ended goes back to the pool when its
                 // task next runs: yielding first lets this call reuse it, where it would
                 // otherwise open one more (hyper races a new connection against the pool).
                 tokio::task::yield_now().await;
-                (settings, sts::get_caller_identity(settings).await)
+                let started = Instant::now();
+                let (answer, attempts) = sts::get_caller_identity_counted(settings).await;
+                (
+                    settings,
+                    Call {
+                        answer,
+                        attempts,
+                        time: started.elapsed(),
+                    },
+                )
             }))
             .buffer_unordered(plan.concurrency)
             .collect::<HashMap<_, _>>(),
         );
         stats.aws_calls += distinct.len() as u64;
         stats.aws_time += started.elapsed();
-        let answers = pending.iter().filter_map(|&(index, config)| {
-            answers
-                .get(&config.settings)
-                .map(|answer| (index, answer.clone()))
-        });
-        for (index, answer) in answers {
+        let answers = pending
+            .iter()
+            .filter_map(|&(index, config)| answers.get(&config.settings).map(|call| (index, call)));
+        for (index, call) in answers {
             let Ok(config) = &plan.members[index] else {
                 continue;
             };
             remember_client(&config.sources, &config.settings);
-            outcomes[index] = Some(match answer {
+            let error = call
+                .answer
+                .as_ref()
+                .err()
+                .map(|error| error.message.as_str());
+            identities::record(
+                config.server_id,
+                &Event::Call {
+                    time: call.time,
+                    attempts: call.attempts,
+                    error,
+                },
+            );
+            outcomes[index] = Some(match call.answer.clone() {
                 Ok(answer) => {
-                    IDENTITY_CACHE.with(|cache| {
-                        cache.borrow_mut().put(
-                            &config.settings,
-                            answer.identity.clone(),
-                            answer.credentials_expiry,
-                            &config.sources,
-                            Instant::now(),
-                            SystemTime::now(),
-                        )
-                    });
+                    identities::store(config, &answer);
                     Ok(answer.identity)
                 }
                 Err(error) if config.settings.server.ignores(&error) => {

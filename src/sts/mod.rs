@@ -11,6 +11,7 @@ mod http;
 mod transport;
 
 use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use aws_config::meta::region::RegionProviderChain;
@@ -165,10 +166,31 @@ pub struct Answer {
 /// redacted of the settings' secrets but do not yet name the server; the caller adds that
 /// with [`FdwError::for_server`].
 pub async fn get_caller_identity(settings: &ConnectionSettings) -> Result<Answer, FdwError> {
+    get_caller_identity_counted(settings).await.0
+}
+
+/// [`get_caller_identity`], and how many attempts the call made (at least one; the rest
+/// are retries), for statistics.
+pub async fn get_caller_identity_counted(
+    settings: &ConnectionSettings,
+) -> (Result<Answer, FdwError>, u32) {
+    let counter = OnceLock::new();
+    let result = call_with_counter(settings, &counter).await;
+    let attempts = counter.get().map_or(0, |counter: &client::AttemptCounter| {
+        counter.0.load(Ordering::Relaxed)
+    });
+    (result, attempts.max(1))
+}
+
+async fn call_with_counter(
+    settings: &ConnectionSettings,
+    counter: &OnceLock<client::AttemptCounter>,
+) -> Result<Answer, FdwError> {
     let timeout = settings.server.timeout;
     let call = async {
         let pooled = pooled_client(settings).await;
         pooled.attempts.0.store(0, Ordering::Relaxed);
+        let _ = counter.set(pooled.attempts.clone());
         let result = pooled.client.get_caller_identity().send().await;
         (pooled, result)
     };
