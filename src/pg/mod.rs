@@ -87,7 +87,7 @@ COMMENT ON FUNCTION aws_sts_fdw_handler() IS 'Handler of the aws_sts foreign dat
 COMMENT ON FUNCTION aws_sts_fdw_validator(text[], oid) IS 'Validator of the aws_sts foreign data wrapper: checks the options of its servers, user mappings and foreign tables';
 COMMENT ON FUNCTION aws_sts_table_comment() IS 'The comment IMPORT FOREIGN SCHEMA puts on aws_sts_caller_identity';
 COMMENT ON FUNCTION aws_sts_column_comment(text) IS 'The comment of a column of aws_sts_caller_identity, NULL for an unknown column name';
-COMMENT ON FUNCTION aws_sts_clear_cache() IS 'Empties the identity cache and drops the STS clients (and the credentials they hold); returns how many identities were cached';
+COMMENT ON FUNCTION aws_sts_clear_cache() IS 'Empties this backend''s identity cache (and, with shared_preload_libraries, this database''s shared entries) and drops its STS clients and the credentials they hold; returns how many identities were cached';
 COMMENT ON FUNCTION aws_sts_comment_imported_tables() IS 'Event trigger function: comments the tables and columns IMPORT FOREIGN SCHEMA creates for aws_sts servers';
 COMMENT ON EVENT TRIGGER aws_sts_comment_imported_tables IS 'Comments the tables and columns IMPORT FOREIGN SCHEMA creates for aws_sts servers';
 "#,
