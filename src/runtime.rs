@@ -51,6 +51,8 @@ pub fn block_on_interruptible<F: Future>(
     })
 }
 
+/// How long [`settle`] parks the runtime before its rounds, for the I/O driver to run.
+const SETTLE_PARK: std::time::Duration = std::time::Duration::from_millis(1);
 /// The most rounds [`settle`] lets the runtime's ready tasks run.
 const SETTLE_ROUNDS: usize = 256;
 /// Rounds in a row with no task ending after which [`settle`] stops.
@@ -65,6 +67,11 @@ pub fn settle() {
         if let Some(runtime) = cell.get() {
             let metrics = runtime.metrics();
             runtime.block_on(async {
+                // One short park first: the runtime polls its I/O driver only when it parks
+                // (or every few dozen ticks), and a connection still being set up (hyper
+                // races a new one against its pool) holds the pool, and so every idle
+                // connection in it, until its connect completes.
+                tokio::time::sleep(SETTLE_PARK).await;
                 let (mut alive, mut quiet) = (metrics.num_alive_tasks(), 0);
                 for _ in 0..SETTLE_ROUNDS {
                     tokio::task::yield_now().await;

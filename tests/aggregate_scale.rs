@@ -5,7 +5,7 @@
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
 
@@ -24,6 +24,16 @@ const CLOSING: usize = 8;
 /// Descriptors a scan may open besides the connections of its calls in flight (the
 /// runtime's, catalog files).
 const SCAN_DESCRIPTORS: usize = 16;
+
+/// One big scan at a time: run together on two cores, three scans of hundreds of calls
+/// each slow the others' runtimes, and what they measure is one backend's own bounds.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn descriptors(pid: i32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -149,6 +159,7 @@ fn scan_within_bounds(
 
 #[test]
 fn a_big_aggregator_scan_keeps_the_backends_descriptors_bounded() {
+    let _serial = one_at_a_time();
     let responder = Responder::start(Duration::from_millis(20));
     let mut client = connect();
     let concurrency = 100;
@@ -191,6 +202,7 @@ fn descriptor_limit(client: &mut postgres::Client, pid: i32) -> usize {
 
 #[test]
 fn concurrency_is_capped_by_the_descriptors_the_backend_may_hold() {
+    let _serial = one_at_a_time();
     let responder = Responder::start(Duration::from_millis(50));
     let mut client = connect();
     members(
@@ -224,6 +236,7 @@ fn concurrency_is_capped_by_the_descriptors_the_backend_may_hold() {
 
 #[test]
 fn a_cancelled_big_scan_closes_its_connections() {
+    let _serial = one_at_a_time();
     // Slow enough that the cancel comes while every call is in flight.
     let responder = Responder::start(Duration::from_secs(5));
     let mut client = connect();
