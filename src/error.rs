@@ -249,8 +249,9 @@ fn redact_tokens(text: &str, secret: &str) -> String {
     out
 }
 
-/// `text` as a URL's query would carry it: every byte but A-Z a-z 0-9 - _ . ~ as %XX.
-fn percent_encode(text: &str) -> String {
+/// `text` as a URL's query would carry it: every byte but A-Z a-z 0-9 - _ . ~ as %XX
+/// (also how the tests encode the query-protocol calls they send moto).
+pub fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|byte| match byte {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

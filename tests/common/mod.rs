@@ -282,23 +282,12 @@ pub fn remember_secret(secret: &str) {
     }
 }
 
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
-}
-
 /// One AWS query-protocol call to moto. moto does not check signatures; the Authorization
 /// header only tells it which service and account the call is for.
 pub fn moto_call(service: &str, params: &[(&str, &str)]) -> String {
     let body: Vec<String> = params
         .iter()
-        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .map(|(k, v)| format!("{k}={}", aws_sts::error::percent_encode(v)))
         .collect();
     let body = body.join("&");
     let request = format!(
