@@ -2,8 +2,8 @@
 //! calls, from the `connections` patterns and the `sp_connection_name` quals.
 
 use crate::error::{FdwError, SqlState};
-pub use crate::like::glob_match;
 use crate::like::like_match;
+pub use crate::like::{glob_match, GlobSet};
 
 pub const DEFAULT_CONCURRENCY: usize = 25;
 const MAX_CONCURRENCY: usize = 1000;
@@ -274,14 +274,11 @@ pub fn select_members<Id: Clone>(
     patterns: &[String],
     pinned: &Pinned,
 ) -> Vec<Candidate<Id>> {
+    let globs = GlobSet::new(patterns);
     let mut members: Vec<Candidate<Id>> = candidates
         .iter()
         .filter(|candidate| !candidate.is_aggregator)
-        .filter(|candidate| {
-            patterns
-                .iter()
-                .any(|pattern| glob_match(pattern, &candidate.name))
-        })
+        .filter(|candidate| globs.matches(&candidate.name))
         .filter(|candidate| pinned.admits_name(&candidate.name))
         .cloned()
         .collect();

@@ -44,17 +44,55 @@ fn matches(tokens: &[Token], text: &[char]) -> bool {
     tokens[t..].iter().all(|&token| token == Token::Any)
 }
 
-/// Glob matching as Steampipe's connection wildcards: `*` any run, `?` one character.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let tokens: Vec<Token> = pattern
+fn glob_tokens(pattern: &str) -> Vec<Token> {
+    pattern
         .chars()
         .map(|c| match c {
             '*' => Token::Any,
             '?' => Token::One,
             c => Token::Literal(c),
         })
-        .collect();
-    matches(&tokens, &name.chars().collect::<Vec<_>>())
+        .collect()
+}
+
+/// Glob matching as Steampipe's connection wildcards: `*` any run, `?` one character.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    matches(&glob_tokens(pattern), &name.chars().collect::<Vec<_>>())
+}
+
+/// A list of globs compiled once, for matching many names: a name without wildcards is a
+/// hash look-up, so an aggregator listing 1,000 members by name costs 1,000 look-ups rather
+/// than a million matches.
+pub struct GlobSet {
+    exact: std::collections::HashSet<String>,
+    wildcards: Vec<Vec<Token>>,
+}
+
+impl GlobSet {
+    pub fn new<'a>(patterns: impl IntoIterator<Item = &'a String>) -> Self {
+        let (wild, exact): (Vec<&String>, Vec<&String>) = patterns
+            .into_iter()
+            .partition(|pattern| pattern.contains(['*', '?']));
+        Self {
+            exact: exact.into_iter().cloned().collect(),
+            wildcards: wild
+                .into_iter()
+                .map(|pattern| glob_tokens(pattern))
+                .collect(),
+        }
+    }
+
+    /// Whether any of the globs matches the whole of `name`.
+    pub fn matches(&self, name: &str) -> bool {
+        if self.exact.contains(name) {
+            return true;
+        }
+        if self.wildcards.is_empty() {
+            return false;
+        }
+        let name: Vec<char> = name.chars().collect();
+        self.wildcards.iter().any(|tokens| matches(tokens, &name))
+    }
 }
 
 /// `value LIKE pattern` (`ILIKE` when `case_insensitive`) as PostgreSQL evaluates it with
@@ -88,19 +126,39 @@ mod tests {
 
     #[test]
     fn globs_match_as_steampipe_wildcards() {
-        assert!(glob_match("aws_*", "aws_prod"));
-        assert!(glob_match("aws_*", "aws_"));
-        assert!(!glob_match("aws_*", "gcp_prod"));
-        assert!(glob_match("*", "anything"));
-        assert!(glob_match("aws_?", "aws_1"));
-        assert!(!glob_match("aws_?", "aws_12"));
-        assert!(glob_match("*_prod_*", "aws_prod_eu"));
-        assert!(glob_match("a*b*c", "axxbyyc"));
-        assert!(!glob_match("a*b*c", "axxbyy"));
-        assert!(glob_match("exact", "exact"));
-        assert!(!glob_match("exact", "exactly"));
-        // No escapes in globs: a backslash is a character like any other.
-        assert!(glob_match("a\\*", "a\\bc"));
+        let cases = [
+            ("aws_*", "aws_prod", true),
+            ("aws_*", "aws_", true),
+            ("aws_*", "gcp_prod", false),
+            ("*", "anything", true),
+            ("aws_?", "aws_1", true),
+            ("aws_?", "aws_12", false),
+            ("*_prod_*", "aws_prod_eu", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+            ("exact", "exact", true),
+            ("exact", "exactly", false),
+            // No escapes in globs: a backslash is a character like any other.
+            ("a\\*", "a\\bc", true),
+        ];
+        for (pattern, name, expected) in cases {
+            assert_eq!(glob_match(pattern, name), expected, "{pattern} {name}");
+            let set = GlobSet::new([&pattern.to_string()]);
+            assert_eq!(set.matches(name), expected, "set of {pattern}: {name}");
+        }
+        // Exact names and wildcards together; an empty set matches nothing.
+        let patterns = ["m0001".to_string(), "prod_*".to_string(), "x?".to_string()];
+        let set = GlobSet::new(&patterns);
+        for (name, expected) in [
+            ("m0001", true),
+            ("m0002", false),
+            ("prod_eu", true),
+            ("xy", true),
+            ("x", false),
+        ] {
+            assert_eq!(set.matches(name), expected, "{name}");
+        }
+        assert!(!GlobSet::new(&[]).matches(""));
     }
 
     /// Cases checked against PostgreSQL 18 (`SELECT value LIKE pattern`).

@@ -7,7 +7,8 @@
 #   3. the first query of a fresh backend vs an uncached scan,
 #   4. a backend's memory before and after its first query and over 10,000 queries,
 #   5. aggregators over 1, 10, 100 and 1000 servers on a concurrent responder answering after
-#      50 ms, vs one server, with the backend's descriptors (tests/bench/aggregate.sh),
+#      50 ms, vs one server and (1000) vs the bare SDK making the same calls on one thread,
+#      with the backend's descriptors (tests/bench/aggregate.sh, on a cluster of its own),
 #   6. the shared identity cache (a second cluster with shared_preload_libraries = 'aws_sts'):
 #      a fresh backend's first query with a warm shared cache vs one of a local table, a
 #      dashboard of 20 new connections each querying once (STS calls, time) with and without

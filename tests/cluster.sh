@@ -16,6 +16,8 @@
 # Two variables shape a cluster for tests that need another one (tests/common/cluster.rs):
 #   AWS_STS_SERVER_ENV   more NAME=value words for the server's environment (HTTPS_PROXY=...)
 #   AWS_STS_SERVER_CONF  more postgres options (-c shared_preload_libraries=aws_sts)
+#   AWS_STS_SERVER_NOFILE  the server's soft descriptor limit (runuser's PAM session sets
+#                        1024), for the aggregator bench's concurrency 1000
 set -euo pipefail
 
 . "$(dirname "$0")/env.sh"
@@ -85,6 +87,7 @@ start_postgres() {
     read -r -a server_env <<<"${AWS_STS_SERVER_ENV:-}"
     "${RUN_AS[@]}" env -i PATH=/usr/bin:/bin HOME="$SCRATCH/home" LANG=C.UTF-8 AWS_EC2_METADATA_DISABLED=true \
         "${server_env[@]}" \
+        ${AWS_STS_SERVER_NOFILE:+prlimit --nofile="$AWS_STS_SERVER_NOFILE":} \
         "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$SCRATCH/postgres.log" -w -t 60 \
         -o "-p $PGPORT -c listen_addresses=127.0.0.1 -k $SCRATCH/socket -c max_connections=200 -c shared_buffers=64MB ${AWS_STS_SERVER_CONF:-}" \
         start >/dev/null

@@ -38,6 +38,15 @@ pub(super) struct ScanStats {
 /// queries; a scan running more closes them as it ends.
 const KEEP_IDLE_UP_TO: usize = 8;
 
+/// How long a call started after another ended waits, for the connection the ended call
+/// used to be back in the pool: it returns two
+/// task hops after the call ends (its connection's task, then hyper's idle watcher), and
+/// a call that finds no idle connection opens one more (hyper races a new connection
+/// against the pool), which makes more connections than `concurrency`. Waiting on a timer
+/// lets the runtime run every task that is ready first, which a few yields do not when
+/// hundreds of calls end together.
+const FOLLOWING_CALL_PAUSE: Duration = Duration::from_millis(1);
+
 /// Closes the backend's idle connections when dropped: after a scan's calls, on return and
 /// on the unwind of a cancel alike.
 struct CloseIdleConnections;
@@ -89,22 +98,27 @@ fn fetch_rows(plan: &ScanPlan, stats: &mut ScanStats) -> Vec<(String, CallerIden
         }
         let _close = (distinct.len().min(plan.concurrency) > KEEP_IDLE_UP_TO)
             .then_some(CloseIdleConnections);
+        // Calls ended so far: a call started after one ended may find its connection.
+        let ended = std::cell::Cell::new(0usize);
         let answers: HashMap<&ConnectionSettings, Call> = block_on(
-            futures_util::stream::iter(distinct.iter().map(|&settings| async move {
-                // The connection of the call that just ended goes back to the pool when its
-                // task next runs: yielding first lets this call reuse it, where it would
-                // otherwise open one more (hyper races a new connection against the pool).
-                tokio::task::yield_now().await;
-                let started = Instant::now();
-                let (answer, attempts) = sts::get_caller_identity_counted(settings).await;
-                (
-                    settings,
-                    Call {
-                        answer,
-                        attempts,
-                        time: started.elapsed(),
-                    },
-                )
+            futures_util::stream::iter(distinct.iter().map(|&settings| {
+                let ended = &ended;
+                async move {
+                    if ended.get() > 0 {
+                        tokio::time::sleep(FOLLOWING_CALL_PAUSE).await;
+                    }
+                    let started = Instant::now();
+                    let (answer, attempts) = sts::get_caller_identity_counted(settings).await;
+                    ended.set(ended.get() + 1);
+                    (
+                        settings,
+                        Call {
+                            answer,
+                            attempts,
+                            time: started.elapsed(),
+                        },
+                    )
+                }
             }))
             .buffer_unordered(plan.concurrency)
             .collect::<HashMap<_, _>>(),

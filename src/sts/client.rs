@@ -1,11 +1,15 @@
-//! The backend's pool of STS clients, one per set of connection settings, built on first use
-//! and kept for the [`MAX_POOLED_CLIENTS`] most recently used settings.
+//! The backend's pool of STS clients, built on first use and kept for the
+//! [`MAX_POOLED_CLIENTS`] most recently used settings: one per set of settings when the
+//! client resolves credentials itself (the default chain, a profile, a role to assume),
+//! and one per set of server options for static keys, which each call then brings: an
+//! aggregator over 1,000 accounts with their own keys then builds one client, not 1,000.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use aws_config::identity::IdentityCache;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
@@ -21,6 +25,7 @@ use super::credentials::ambient_credentials;
 use super::http::transport_for;
 use super::transport::TransportConfig;
 use super::{resolve_region, ConnectionSettings};
+use crate::options::{ServerOptions, StaticKeys};
 
 /// Records the expiry of the credentials a provider hands out, so that cached identities
 /// expire with the temporary credentials that produced them.
@@ -66,16 +71,71 @@ impl Intercept for AttemptCounter {
     }
 }
 
-/// A client built for one set of connection settings, kept while they are among the most
-/// recently used.
+/// A client as a call uses it: the pooled client, and the keys the call brings when the
+/// client is shared by all the static keys of its server options.
 #[derive(Clone)]
 pub(super) struct PooledClient {
     pub(super) client: aws_sdk_sts::Client,
     pub(super) region: Region,
     pub(super) credentials_expiry: Arc<Mutex<Option<SystemTime>>>,
-    pub(super) attempts: AttemptCounter,
+    /// The call's own static keys, for a client built without credentials.
+    pub(super) call_keys: Option<Credentials>,
     /// How its requests leave the process, as it was when the client was built.
     transport: TransportConfig,
+}
+
+/// A GetCallerIdentity call, customized (before it is sent) to bring its own keys.
+pub(super) type Call = aws_sdk_sts::client::customize::CustomizableOperation<
+    aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput,
+    aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError,
+    aws_sdk_sts::operation::get_caller_identity::builders::GetCallerIdentityFluentBuilder,
+>;
+
+impl PooledClient {
+    /// A GetCallerIdentity call with this client and the call's keys, if it brings any.
+    pub(super) fn get_caller_identity(&self) -> Call {
+        let call = self.client.get_caller_identity().customize();
+        match &self.call_keys {
+            Some(keys) => call
+                .config_override(aws_sdk_sts::Config::builder().credentials_provider(keys.clone())),
+            None => call,
+        }
+    }
+}
+
+/// What the pool keys a client by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PoolKey {
+    /// A client that resolves and caches credentials itself: for exactly these settings.
+    Settings(ConnectionSettings),
+    /// Static keys and no role to assume: one client for the server options (without any
+    /// keys of the server's own), the keys given per call.
+    KeysPerCall(ServerOptions),
+}
+
+impl PoolKey {
+    fn of(settings: &ConnectionSettings) -> (PoolKey, Option<Credentials>) {
+        match &settings.keys {
+            Some(keys) if settings.server.assume_role.is_none() => (
+                PoolKey::KeysPerCall(ServerOptions {
+                    keys: None,
+                    ..settings.server.clone()
+                }),
+                Some(static_credentials(keys)),
+            ),
+            _ => (PoolKey::Settings(settings.clone()), None),
+        }
+    }
+}
+
+fn static_credentials(keys: &StaticKeys) -> Credentials {
+    Credentials::new(
+        keys.access_key_id.clone(),
+        keys.secret_access_key.clone(),
+        keys.session_token.clone(),
+        None,
+        "aws_sts_keys",
+    )
 }
 
 /// The most clients a backend keeps: every ALTER SERVER or USER MAPPING makes new
@@ -84,16 +144,16 @@ pub const MAX_POOLED_CLIENTS: usize = 32;
 
 /// The backend's clients, least recently used first: few enough to scan.
 struct Pool {
-    entries: Vec<(ConnectionSettings, PooledClient)>,
+    entries: Vec<(PoolKey, PooledClient)>,
 }
 
 impl Pool {
-    fn position(&self, settings: &ConnectionSettings) -> Option<usize> {
+    fn position(&self, settings: &PoolKey) -> Option<usize> {
         self.entries.iter().position(|(key, _)| key == settings)
     }
 
     /// The client for these settings, which becomes the most recently used.
-    fn get(&mut self, settings: &ConnectionSettings) -> Option<PooledClient> {
+    fn get(&mut self, settings: &PoolKey) -> Option<PooledClient> {
         let entry = self.entries.remove(self.position(settings)?);
         let client = entry.1.clone();
         self.entries.push(entry);
@@ -102,7 +162,7 @@ impl Pool {
 
     /// Keeps a client as the most recently used, evicting the least recently used one
     /// when the pool is full (a call still using it keeps it until it ends).
-    fn insert(&mut self, settings: ConnectionSettings, client: PooledClient) {
+    fn insert(&mut self, settings: PoolKey, client: PooledClient) {
         self.remove(&settings);
         if self.entries.len() >= MAX_POOLED_CLIENTS {
             self.entries.remove(0);
@@ -110,7 +170,7 @@ impl Pool {
         self.entries.push((settings, client));
     }
 
-    fn remove(&mut self, settings: &ConnectionSettings) -> bool {
+    fn remove(&mut self, settings: &PoolKey) -> bool {
         self.position(settings)
             .map(|at| self.entries.remove(at))
             .is_some()
@@ -124,7 +184,7 @@ thread_local! {
 /// Forgets the client for these settings (and the credentials it holds), as when they
 /// stop being current; true when there was one.
 pub fn forget_client(settings: &ConnectionSettings) -> bool {
-    CLIENTS.with(|clients| clients.borrow_mut().remove(settings))
+    CLIENTS.with(|clients| clients.borrow_mut().remove(&PoolKey::of(settings).0))
 }
 
 /// Forgets every client (and the credentials they hold); returns how many there were.
@@ -144,7 +204,12 @@ fn pool_len() -> usize {
 
 #[cfg(test)]
 fn is_pooled(settings: &ConnectionSettings) -> bool {
-    CLIENTS.with(|clients| clients.borrow().position(settings).is_some())
+    CLIENTS.with(|clients| {
+        clients
+            .borrow()
+            .position(&PoolKey::of(settings).0)
+            .is_some()
+    })
 }
 
 /// The backend's client for these settings, built on first use, and built anew when its
@@ -152,23 +217,27 @@ fn is_pooled(settings: &ConnectionSettings) -> bool {
 /// fixing the file is enough, in a backend that lives for hours behind a pooler too.
 pub(super) async fn pooled_client(settings: &ConnectionSettings) -> PooledClient {
     let transport = TransportConfig::for_server(&settings.server);
-    if let Some(pooled) = CLIENTS.with(|clients| clients.borrow_mut().get(settings)) {
-        if pooled.transport == transport {
-            return pooled;
+    let (key, call_keys) = PoolKey::of(settings);
+    let pooled = match CLIENTS.with(|clients| clients.borrow_mut().get(&key)) {
+        Some(pooled) if pooled.transport == transport => pooled,
+        _ => {
+            let region = resolve_region(&settings.server).await;
+            let pooled = build_client(settings, call_keys.is_some(), region, transport).await;
+            CLIENTS.with(|clients| clients.borrow_mut().insert(key, pooled.clone()));
+            pooled
         }
+    };
+    PooledClient {
+        call_keys,
+        ..pooled
     }
-    let region = resolve_region(&settings.server).await;
-    let pooled = build_client(settings, region, transport).await;
-    CLIENTS.with(|clients| {
-        clients
-            .borrow_mut()
-            .insert(settings.clone(), pooled.clone())
-    });
-    pooled
 }
 
+/// A client for these settings; with `keys_per_call`, one without credentials (nor a cache
+/// of them, so that no call's keys outlive it) for calls that bring their own.
 async fn build_client(
     settings: &ConnectionSettings,
+    keys_per_call: bool,
     region: Region,
     transport: TransportConfig,
 ) -> PooledClient {
@@ -178,14 +247,9 @@ async fn build_client(
         .operation_timeout(server.timeout)
         .build();
     let source_credentials = match &settings.keys {
-        Some(keys) => SharedCredentialsProvider::new(Credentials::new(
-            keys.access_key_id.clone(),
-            keys.secret_access_key.clone(),
-            keys.session_token.clone(),
-            None,
-            "aws_sts_keys",
-        )),
-        None => ambient_credentials(server, &region, &timeouts, &transport),
+        _ if keys_per_call => None,
+        Some(keys) => Some(SharedCredentialsProvider::new(static_credentials(keys))),
+        None => Some(ambient_credentials(server, &region, &timeouts, &transport)),
     };
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region.clone())
@@ -195,8 +259,13 @@ async fn build_client(
                 .with_max_attempts(server.max_attempts)
                 .with_initial_backoff(server.min_retry_delay),
         )
-        .http_client(transport_for(&transport))
-        .credentials_provider(source_credentials);
+        .http_client(transport_for(&transport));
+    loader = match source_credentials {
+        Some(source) => loader.credentials_provider(source),
+        None => loader
+            .no_credentials()
+            .identity_cache(IdentityCache::no_cache()),
+    };
     // The endpoint: the loader and aws-sdk-sts's config builder read AWS_ENDPOINT_URL_STS,
     // AWS_ENDPOINT_URL, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS, AWS_USE_FIPS_ENDPOINT,
     // AWS_USE_DUALSTACK_ENDPOINT and the profile's keys themselves; the server's options
@@ -233,9 +302,7 @@ async fn build_client(
         None => sdk_config.credentials_provider(),
     };
     let credentials_expiry = Arc::new(Mutex::new(None));
-    let attempts = AttemptCounter::default();
-    let mut sts_config =
-        aws_sdk_sts::config::Builder::from(&sdk_config).interceptor(attempts.clone());
+    let mut sts_config = aws_sdk_sts::config::Builder::from(&sdk_config);
     if let Some(provider) = credentials {
         sts_config = sts_config.credentials_provider(ExpiryRecorder {
             inner: provider,
@@ -246,7 +313,7 @@ async fn build_client(
         client: aws_sdk_sts::Client::from_conf(sts_config.build()),
         region,
         credentials_expiry,
-        attempts,
+        call_keys: None,
         transport,
     }
 }
@@ -301,6 +368,75 @@ mod tests {
         assert!((newest..100).all(|region| is_pooled(&settings(region))));
         assert!((1..newest).all(|region| !is_pooled(&settings(region))));
         assert_eq!(clear_clients(), MAX_POOLED_CLIENTS);
+    }
+
+    /// Settings with these keys, on server options that differ by nothing else.
+    fn keyed(access_key: &str, server_keys: bool, role: bool) -> ConnectionSettings {
+        let keys = StaticKeys {
+            access_key_id: access_key.into(),
+            secret_access_key: format!("{access_key}-secret"),
+            session_token: None,
+        };
+        let server = ServerOptions {
+            region: Some("test-region-keys".into()),
+            endpoint_url: Some("http://127.0.0.1:9".into()),
+            keys: server_keys.then(|| keys.clone()),
+            assume_role: role.then(|| crate::options::AssumeRole {
+                role_arn: "arn:aws:iam::123456789012:role/r".into(),
+                session_name: "s".into(),
+                external_id: None,
+                duration: None,
+            }),
+            ..ServerOptions::default()
+        };
+        ConnectionSettings::new(server, (!server_keys).then_some(keys))
+    }
+
+    #[tokio::test]
+    async fn static_keys_share_one_client_and_bring_their_own_keys() {
+        clear_clients();
+        // Two members' mappings, and a server with keys of its own: one client.
+        let (a, b, own) = (
+            keyed("AKIAMEMBERA", false, false),
+            keyed("AKIAMEMBERB", false, false),
+            keyed("AKIASERVER", true, false),
+        );
+        let (first, second, third) = (
+            pooled_client(&a).await,
+            pooled_client(&b).await,
+            pooled_client(&own).await,
+        );
+        assert_eq!(pool_len(), 1);
+        assert!(Arc::ptr_eq(
+            &first.credentials_expiry,
+            &second.credentials_expiry
+        ));
+        assert!(Arc::ptr_eq(
+            &first.credentials_expiry,
+            &third.credentials_expiry
+        ));
+        let key_of = |pooled: &PooledClient| {
+            pooled
+                .call_keys
+                .as_ref()
+                .map(|keys| keys.access_key_id().to_string())
+        };
+        assert_eq!(key_of(&first).as_deref(), Some("AKIAMEMBERA"));
+        assert_eq!(key_of(&second).as_deref(), Some("AKIAMEMBERB"));
+        assert_eq!(key_of(&third).as_deref(), Some("AKIASERVER"));
+        // A role to assume: the client resolves (and caches) credentials, one per settings.
+        let (role_a, role_b) = (
+            keyed("AKIAMEMBERA", false, true),
+            keyed("AKIAMEMBERB", false, true),
+        );
+        let role_client = pooled_client(&role_a).await;
+        assert!(role_client.call_keys.is_none());
+        pooled_client(&role_b).await;
+        assert_eq!(pool_len(), 3);
+        // Forgetting one member's settings forgets the shared client (it holds no keys).
+        assert!(forget_client(&a));
+        assert!(!is_pooled(&b));
+        assert_eq!(clear_clients(), 2);
     }
 
     #[tokio::test]
@@ -413,9 +549,7 @@ mod tests {
         let capture = CaptureUrl::default();
         let result = pooled_client(settings)
             .await
-            .client
             .get_caller_identity()
-            .customize()
             .interceptor(capture.clone())
             .send()
             .await;

@@ -189,9 +189,12 @@ async fn call_with_counter(
     let timeout = settings.server.timeout;
     let call = async {
         let pooled = pooled_client(settings).await;
-        pooled.attempts.0.store(0, Ordering::Relaxed);
-        let _ = counter.set(pooled.attempts.clone());
-        let result = pooled.client.get_caller_identity().send().await;
+        let attempts = counter.get_or_init(client::AttemptCounter::default);
+        let result = pooled
+            .get_caller_identity()
+            .interceptor(attempts.clone())
+            .send()
+            .await;
         (pooled, result)
     };
     // The SDK's operation timeout covers the request; this one also covers loading config
@@ -207,7 +210,9 @@ async fn call_with_counter(
                 ));
             }
         };
-    let attempts = pooled.attempts.0.load(Ordering::Relaxed);
+    let attempts = counter
+        .get()
+        .map_or(0, |counter| counter.0.load(Ordering::Relaxed));
     let answer = match result {
         Ok(answer) => answer,
         Err(error) => {

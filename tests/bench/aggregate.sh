@@ -2,15 +2,19 @@
 # Aggregator benchmark (part of `make bench`): aggregators of 1, 10, 100 and 1000 member
 # servers, each a distinct identity (its own access key) on the concurrent responder
 # (tests/bench/sts_responder.rs, answering every request after 50 ms, as many at once as
-# asked), at concurrency 1000 (what the backend's descriptors allow: EXPLAIN shows the cap).
-# For each size: the wall time of one uncached scan in a fresh backend and its ratio to
-# one member, the backend's descriptors at the peak of the scan and after it, and the most
-# connections the responder saw open at once.
+# asked), at concurrency 1000. For each size: the wall time of one uncached scan in a fresh
+# backend and its ratio to one member, the backend's descriptors at the peak of the scan and
+# after it, and the most connections the responder saw open at once. The largest is also
+# compared with its floor: the same calls made by the bare SDK on one thread
+# (tests/bench/sts_floor.rs with a member count), the fastest of five rounds.
+#
+# It runs its own cluster (port +21): concurrency 1000 needs 2000 descriptors (the backend
+# keeps half of what it may open for Postgres), so max_files_per_process = 4096 and a soft
+# RLIMIT_NOFILE of 8192 (runuser's PAM session would leave 1024); EXPLAIN shows the cap.
 #
 # Under tests/bench.sh (AWS_STS_BENCH_ROWS=FILE) the rows go to FILE, for the main table;
-# alone (with the scratch cluster running: tests/cluster.sh start) it prints them.
-# Knobs: AWS_STS_BENCH_SIZES (default "1 10 100 1000"), AWS_STS_BENCH_DELAY_MS (50),
-# AWS_STS_BENCH_CONCURRENCY (1000).
+# alone it prints them. Knobs: AWS_STS_BENCH_SIZES (default "1 10 100 1000"),
+# AWS_STS_BENCH_DELAY_MS (50), AWS_STS_BENCH_CONCURRENCY (1000).
 set -euo pipefail
 . "$(dirname "$0")/../env.sh"
 cd "$ROOT"
@@ -21,15 +25,30 @@ WORK=$ROOT/target/bench-aggregate
 rm -rf "$WORK" && mkdir -p "$WORK"
 largest=$(echo "$SIZES" | tr ' ' '\n' | sort -n | tail -1)
 
-# The responder: built (with the Postgres-free core, as the Rust floor is) before anything
-# is timed, and run as the executable cargo built.
-cargo build --no-default-features --example sts_responder --message-format=json \
+# The responder and the floor: built (with the Postgres-free core, optimized, as the Rust
+# floor is) before anything is timed, and run as the executables cargo built.
+executable() { sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' "$1" | tail -n 1; }
+cargo build --release --no-default-features --example sts_responder --message-format=json \
     >"$WORK/build.json" 2>"$WORK/build.log" || { cat "$WORK/build.log" >&2; exit 1; }
-responder_bin=$(sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' "$WORK/build.json" | tail -n 1)
-[ -x "$responder_bin" ] || { echo "aggregate bench: no sts_responder executable in cargo's output" >&2; exit 1; }
+cargo bench --no-default-features --bench sts_floor --no-run --message-format=json \
+    >"$WORK/floor-build.json" 2>"$WORK/floor-build.log" || { cat "$WORK/floor-build.log" >&2; exit 1; }
+responder_bin=$(executable "$WORK/build.json")
+floor_bin=$(executable "$WORK/floor-build.json")
+[ -x "$responder_bin" ] && [ -x "$floor_bin" ] ||
+    { echo "aggregate bench: no sts_responder or sts_floor executable in cargo's output" >&2; exit 1; }
+
+AGG_PORT=$((AWS_STS_TEST_PGPORT + 21))
+cluster() {
+    AWS_STS_TEST_PGPORT=$AGG_PORT AWS_STS_SCRATCH=/tmp/aws_sts-scratch-$AGG_PORT \
+        AWS_STS_SERVER_CONF="-c max_files_per_process=4096" AWS_STS_SERVER_NOFILE=8192 \
+        tests/cluster.sh "$@"
+}
+cluster stop >/dev/null
+rm -rf "/tmp/aws_sts-scratch-$AGG_PORT"
+cluster start >/dev/null
 "$responder_bin" "$LATENCY_MS" "$WORK/responder.port" &
 responder=$!
-trap 'kill $responder 2>/dev/null || true' EXIT
+trap 'kill $responder 2>/dev/null || true; cluster stop' EXIT
 for _ in $(seq 100); do [ -s "$WORK/responder.port" ] && break; sleep 0.1; done
 PORT=$(cat "$WORK/responder.port" 2>/dev/null) || { echo "aggregate bench: the responder did not start" >&2; exit 1; }
 URL=http://127.0.0.1:$PORT
@@ -44,9 +63,9 @@ json_field() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p"; }
         print "CREATE USER MAPPING FOR CURRENT_USER SERVER m" $1 " OPTIONS (access_key '\''AKIABENCH" $1 "'\'', secret_key '\''aggregate-bench'\'');"
     }'
 } >"$WORK/members.sql"
-PGOPTIONS="-c client_min_messages=warning" tests/cluster.sh psql -q -d postgres \
+PGOPTIONS="-c client_min_messages=warning" cluster psql -q -d postgres \
     -c "DROP DATABASE IF EXISTS aws_sts_aggregate WITH (FORCE)" -c "CREATE DATABASE aws_sts_aggregate"
-tests/cluster.sh psql -q -d aws_sts_aggregate -v ON_ERROR_STOP=1 -f "$WORK/members.sql" >/dev/null
+cluster psql -q -d aws_sts_aggregate -v ON_ERROR_STOP=1 -f "$WORK/members.sql" >/dev/null
 
 # One scan of an aggregator over the first N members, in a fresh backend (after a query that
 # plans it, so that the extension and catalogs are loaded): prints "<ms> <effective
@@ -55,14 +74,14 @@ scan() {
     local size=$1 pattern pid peak_file=$WORK/peak-$1 stop=$WORK/stop-$1 out
     pattern=$(seq -f 'm%04g' 0 $((size - 1)) | paste -sd, -)
     # The first session sets up and names its backend; the scan's own backend is the next.
-    PGOPTIONS="-c client_min_messages=warning" tests/cluster.sh psql -X -q -At -d aws_sts_aggregate -v ON_ERROR_STOP=1 <<SQL
+    PGOPTIONS="-c client_min_messages=warning" cluster psql -X -q -At -d aws_sts_aggregate -v ON_ERROR_STOP=1 <<SQL
 DROP SERVER IF EXISTS agg CASCADE;
 CREATE SERVER agg FOREIGN DATA WRAPPER aws_sts OPTIONS (type 'aggregator', connections '$pattern', concurrency '$CONCURRENCY');
 CREATE FOREIGN TABLE agg_identity (arn text) SERVER agg;
 SQL
     curl -fsS -X POST "$URL/reset" >/dev/null
     rm -f "$stop"
-    out=$(tests/cluster.sh psql -X -q -At -d aws_sts_aggregate -v ON_ERROR_STOP=1 <<SQL
+    out=$(cluster psql -X -q -At -d aws_sts_aggregate -v ON_ERROR_STOP=1 <<SQL
 SELECT pg_backend_pid() AS pid \gset
 \setenv BACKEND :pid
 \! ("$ROOT/tests/bench/fd_peak.sh" "\$BACKEND" "$stop" >"$peak_file" &)
@@ -97,6 +116,7 @@ one_ms=
 for size in $SIZES; do
     read -r ms capped peak after connections <<<"$(scan "$size")"
     : "${one_ms:=$ms}"
+    largest_ms=$ms
     ratio=$(awk -v a="$ms" -v b="$one_ms" 'BEGIN { printf "%.2fx", a / b }')
     if [ "$size" = 1000 ]; then
         target="< 2x"
@@ -110,6 +130,15 @@ for size in $SIZES; do
         "$ms ms; fds: peak $peak, after $after; $connections conn. at once" \
         "1 member $one_ms ms" "$ratio" "$target" "$met")")
 done
+# The floor: the largest aggregator's calls made by the bare SDK (after the scans, so that
+# the responder is as warm for it as for them).
+curl -fsS -X POST "$URL/reset" >/dev/null
+floor_ms=$(AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_REGION=us-east-1 \
+    "$floor_bin" "$URL" 5 "$largest" | sed -n 's/^round_ms=\([0-9.]*\) .*/\1/p' | grep .)
+rows+=("$(printf '%s\t%s\t%s\t%s\t%s\t%s' "aggregator, $largest members, vs the bare SDK" \
+    "$largest_ms ms" "aws-sdk-sts, $largest calls at once on one thread: $floor_ms ms ($(awk -v a="$floor_ms" -v b="$one_ms" 'BEGIN { printf "%.2fx", a / b }') 1 member)" \
+    "$(awk -v a="$largest_ms" -v b="$floor_ms" 'BEGIN { printf "%.2fx", a / b }')" "<= 1.5x" \
+    "$(awk -v a="$largest_ms" -v b="$floor_ms" 'BEGIN { print (a / b <= 1.5) ? "yes" : "NO" }')")")
 rows[0]="5. ${rows[0]}"
 for index in $(seq 1 $((${#rows[@]} - 1))); do rows[index]="   ${rows[index]}"; done
 if [ -n "${AWS_STS_BENCH_ROWS:-}" ]; then

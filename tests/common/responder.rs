@@ -63,6 +63,18 @@ impl Stats {
     }
 }
 
+/// A listener on 127.0.0.1:`port` whose backlog holds a 1,000-member aggregator's connects
+/// at once (std's 128 would drop SYNs, and a dropped SYN is sent again a second later).
+fn listen(port: u16) -> TcpListener {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .expect("a socket for the responder");
+    socket
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
+        .expect("bind the responder");
+    socket.listen(4096).expect("listen");
+    socket.into()
+}
+
 pub struct Responder {
     pub url: String,
     pub port: u16,
@@ -78,7 +90,7 @@ impl Responder {
 
     /// As [`Responder::start`], on `port` (0: a free one).
     pub fn start_on(port: u16, latency: Duration) -> Responder {
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the responder");
+        let listener = listen(port);
         let port = listener.local_addr().unwrap().port();
         let stats = Arc::new(Stats::default());
         let stopped = Arc::new(AtomicBool::new(false));
