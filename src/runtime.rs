@@ -51,7 +51,7 @@ pub fn block_on_interruptible<F: Future>(
     })
 }
 
-/// How long [`settle`] parks the runtime before its rounds, for the I/O driver to run.
+/// How long [`settle_parked`] parks the runtime before its rounds, for the I/O driver to run.
 const SETTLE_PARK: std::time::Duration = std::time::Duration::from_millis(1);
 /// The most rounds [`settle`] lets the runtime's ready tasks run.
 const SETTLE_ROUNDS: usize = 256;
@@ -63,15 +63,26 @@ const SETTLED_AFTER: usize = 4;
 /// whose pool was let go end and close their sockets now, not whenever this backend next
 /// calls AWS. Tasks that stay (idle keep-alive connections) cost a few rounds.
 pub fn settle() {
+    settle_rounds(false);
+}
+
+/// [`settle`], after parking the runtime once ([`SETTLE_PARK`]): the runtime polls its I/O
+/// driver only when it parks (or every few dozen ticks), and a connection still being set
+/// up (hyper races a new one against its pool) holds the pool, and so every idle
+/// connection in it, until its connect completes. For the end of a big scan, whose pool
+/// was just let go; a millisecond that every query would pay otherwise.
+pub fn settle_parked() {
+    settle_rounds(true);
+}
+
+fn settle_rounds(park: bool) {
     RUNTIME.with(|cell| {
         if let Some(runtime) = cell.get() {
             let metrics = runtime.metrics();
             runtime.block_on(async {
-                // One short park first: the runtime polls its I/O driver only when it parks
-                // (or every few dozen ticks), and a connection still being set up (hyper
-                // races a new one against its pool) holds the pool, and so every idle
-                // connection in it, until its connect completes.
-                tokio::time::sleep(SETTLE_PARK).await;
+                if park {
+                    tokio::time::sleep(SETTLE_PARK).await;
+                }
                 let (mut alive, mut quiet) = (metrics.num_alive_tasks(), 0);
                 for _ in 0..SETTLE_ROUNDS {
                     tokio::task::yield_now().await;

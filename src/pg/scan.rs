@@ -54,7 +54,7 @@ struct CloseIdleConnections;
 impl Drop for CloseIdleConnections {
     fn drop(&mut self) {
         sts::close_idle_connections();
-        crate::runtime::settle();
+        crate::runtime::settle_parked();
     }
 }
 
@@ -96,8 +96,10 @@ fn fetch_rows(plan: &ScanPlan, stats: &mut ScanStats) -> Vec<(String, CallerIden
                 distinct.push(&config.settings);
             }
         }
-        let _close = (distinct.len().min(plan.concurrency) > KEEP_IDLE_UP_TO)
-            .then_some(CloseIdleConnections);
+        // `then`, not `then_some`: a guard built and discarded would run its Drop at once,
+        // closing every idle connection after each small scan.
+        let _close =
+            (distinct.len().min(plan.concurrency) > KEEP_IDLE_UP_TO).then(|| CloseIdleConnections);
         // Calls ended so far: a call started after one ended may find its connection.
         let ended = std::cell::Cell::new(0usize);
         let answers: HashMap<&ConnectionSettings, Call> = block_on(
