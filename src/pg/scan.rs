@@ -39,12 +39,11 @@ pub(super) struct ScanStats {
 const KEEP_IDLE_UP_TO: usize = 8;
 
 /// How long a call started after another ended waits, for the connection the ended call
-/// used to be back in the pool: it returns two
-/// task hops after the call ends (its connection's task, then hyper's idle watcher), and
-/// a call that finds no idle connection opens one more (hyper races a new connection
-/// against the pool), which makes more connections than `concurrency`. Waiting on a timer
-/// lets the runtime run every task that is ready first, which a few yields do not when
-/// hundreds of calls end together.
+/// used to be back in the pool: it returns two task hops after the call ends (its
+/// connection's task, then hyper's idle watcher), and a call that finds no idle connection
+/// opens one more (hyper races a new connection against the pool), which makes more
+/// connections than `concurrency`. Waiting on a timer lets the runtime run every task that
+/// is ready first, which a few yields do not when hundreds of calls end together.
 const FOLLOWING_CALL_PAUSE: Duration = Duration::from_millis(1);
 
 /// Closes the backend's idle connections when dropped: after a scan's calls, on return and

@@ -222,7 +222,7 @@ pub(super) async fn pooled_client(settings: &ConnectionSettings) -> PooledClient
         Some(pooled) if pooled.transport == transport => pooled,
         _ => {
             let region = resolve_region(&settings.server).await;
-            let pooled = build_client(settings, call_keys.is_some(), region, transport).await;
+            let pooled = build_client(&key, region, transport).await;
             CLIENTS.with(|clients| clients.borrow_mut().insert(key, pooled.clone()));
             pooled
         }
@@ -233,23 +233,23 @@ pub(super) async fn pooled_client(settings: &ConnectionSettings) -> PooledClient
     }
 }
 
-/// A client for these settings; with `keys_per_call`, one without credentials (nor a cache
-/// of them, so that no call's keys outlive it) for calls that bring their own.
-async fn build_client(
-    settings: &ConnectionSettings,
-    keys_per_call: bool,
-    region: Region,
-    transport: TransportConfig,
-) -> PooledClient {
-    let server = &settings.server;
+/// A client for these settings; for [`PoolKey::KeysPerCall`], one without credentials (nor
+/// a cache of them, so that no call's keys outlive it) for calls that bring their own.
+async fn build_client(key: &PoolKey, region: Region, transport: TransportConfig) -> PooledClient {
+    let server = match key {
+        PoolKey::Settings(settings) => &settings.server,
+        PoolKey::KeysPerCall(server) => server,
+    };
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(server.connect_timeout)
         .operation_timeout(server.timeout)
         .build();
-    let source_credentials = match &settings.keys {
-        _ if keys_per_call => None,
-        Some(keys) => Some(SharedCredentialsProvider::new(static_credentials(keys))),
-        None => Some(ambient_credentials(server, &region, &timeouts, &transport)),
+    let source_credentials = match key {
+        PoolKey::KeysPerCall(_) => None,
+        PoolKey::Settings(ConnectionSettings {
+            keys: Some(keys), ..
+        }) => Some(SharedCredentialsProvider::new(static_credentials(keys))),
+        PoolKey::Settings(_) => Some(ambient_credentials(server, &region, &timeouts, &transport)),
     };
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region.clone())

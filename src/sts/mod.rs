@@ -11,7 +11,6 @@ mod http;
 mod transport;
 
 use std::sync::atomic::Ordering;
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use aws_config::meta::region::RegionProviderChain;
@@ -174,25 +173,21 @@ pub async fn get_caller_identity(settings: &ConnectionSettings) -> Result<Answer
 pub async fn get_caller_identity_counted(
     settings: &ConnectionSettings,
 ) -> (Result<Answer, FdwError>, u32) {
-    let counter = OnceLock::new();
+    let counter = client::AttemptCounter::default();
     let result = call_with_counter(settings, &counter).await;
-    let attempts = counter.get().map_or(0, |counter: &client::AttemptCounter| {
-        counter.0.load(Ordering::Relaxed)
-    });
-    (result, attempts.max(1))
+    (result, counter.0.load(Ordering::Relaxed).max(1))
 }
 
 async fn call_with_counter(
     settings: &ConnectionSettings,
-    counter: &OnceLock<client::AttemptCounter>,
+    counter: &client::AttemptCounter,
 ) -> Result<Answer, FdwError> {
     let timeout = settings.server.timeout;
     let call = async {
         let pooled = pooled_client(settings).await;
-        let attempts = counter.get_or_init(client::AttemptCounter::default);
         let result = pooled
             .get_caller_identity()
-            .interceptor(attempts.clone())
+            .interceptor(counter.clone())
             .send()
             .await;
         (pooled, result)
@@ -210,9 +205,7 @@ async fn call_with_counter(
                 ));
             }
         };
-    let attempts = counter
-        .get()
-        .map_or(0, |counter| counter.0.load(Ordering::Relaxed));
+    let attempts = counter.0.load(Ordering::Relaxed);
     let answer = match result {
         Ok(answer) => answer,
         Err(error) => {
