@@ -5,8 +5,9 @@
 # asked), at concurrency 1000. For each size: the wall time of one uncached scan in a fresh
 # backend and its ratio to one member, the backend's descriptors at the peak of the scan and
 # after it, and the most connections the responder saw open at once. The largest is also
-# compared with its floor: the same calls made by the bare SDK on one thread
-# (tests/bench/sts_floor.rs with a member count), the fastest of five rounds.
+# compared with its floors, the fastest of five rounds each: the same calls made by the bare
+# SDK on one thread (tests/bench/sts_floor.rs with a member count), and the same calls signed
+# and written on raw sockets (`raw`), what this machine's kernel and two cores allow at all.
 #
 # It runs its own cluster (port +21): concurrency 1000 needs 2000 descriptors (the backend
 # keeps half of what it may open for Postgres), so max_files_per_process = 4096 and a soft
@@ -130,15 +131,23 @@ for size in $SIZES; do
         "$ms ms; fds: peak $peak, after $after; $connections conn. at once" \
         "1 member $one_ms ms" "$ratio" "$target" "$met")")
 done
-# The floor: the largest aggregator's calls made by the bare SDK (after the scans, so that
-# the responder is as warm for it as for them).
-curl -fsS -X POST "$URL/reset" >/dev/null
-floor_ms=$(AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_REGION=us-east-1 \
-    "$floor_bin" "$URL" 5 "$largest" | sed -n 's/^round_ms=\([0-9.]*\) .*/\1/p' | grep .)
-rows+=("$(printf '%s\t%s\t%s\t%s\t%s\t%s' "aggregator, $largest members, vs the bare SDK" \
-    "$largest_ms ms" "aws-sdk-sts, $largest calls at once on one thread: $floor_ms ms ($(awk -v a="$floor_ms" -v b="$one_ms" 'BEGIN { printf "%.2fx", a / b }') 1 member)" \
-    "$(awk -v a="$largest_ms" -v b="$floor_ms" 'BEGIN { printf "%.2fx", a / b }')" "<= 1.5x" \
-    "$(awk -v a="$largest_ms" -v b="$floor_ms" 'BEGIN { print (a / b <= 1.5) ? "yes" : "NO" }')")")
+# The floors: the largest aggregator's calls made by the bare SDK, and under it the machine's
+# own floor, the same calls signed and written on raw sockets with no HTTP client (after the
+# scans, so that the responder is as warm for them as for the scans).
+floor() {
+    curl -fsS -X POST "$URL/reset" >/dev/null
+    AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_REGION=us-east-1 \
+        "$floor_bin" "$URL" 5 "$largest" "$@" | sed -n 's/^round_ms=\([0-9.]*\) .*/\1/p' | grep .
+}
+floor_row() {
+    local label=$1 floor_ms=$2 what=$3 target=$4
+    printf '%s\t%s\t%s\t%s\t%s\t%s' "aggregator, $largest members, vs $label" "$largest_ms ms" \
+        "$what: $floor_ms ms ($(awk -v a="$floor_ms" -v b="$one_ms" 'BEGIN { printf "%.2fx", a / b }') 1 member)" \
+        "$(awk -v a="$largest_ms" -v b="$floor_ms" 'BEGIN { printf "%.2fx", a / b }')" "$target" \
+        "$([ "$target" = - ] && echo - || awk -v a="$largest_ms" -v b="$floor_ms" 'BEGIN { print (a / b <= 1.5) ? "yes" : "NO" }')"
+}
+rows+=("$(floor_row "the bare SDK" "$(floor)" "aws-sdk-sts, $largest calls at once on one thread" "<= 1.5x")")
+rows+=("$(floor_row "raw sockets" "$(floor raw)" "signed HTTP/1.1 on $largest raw sockets at once, one thread" -)")
 rows[0]="5. ${rows[0]}"
 for index in $(seq 1 $((${#rows[@]} - 1))); do rows[index]="   ${rows[index]}"; done
 if [ -n "${AWS_STS_BENCH_ROWS:-}" ]; then

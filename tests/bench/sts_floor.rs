@@ -3,6 +3,7 @@
 //! the extension does, and nothing else (no Postgres, no cache).
 //!
 //!   cargo bench --no-default-features --bench sts_floor -- <endpoint_url> <iterations>
+//!       [<members> [raw]]
 //!
 //! Keys come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), the
 //! region from AWS_REGION (else us-east-1). Prints `mean_ms=<mean latency> calls=<n>`.
@@ -12,10 +13,15 @@
 //! one client as the cheapest the SDK allows (keys given per call) with fresh connections,
 //! on one thread, as a backend makes them. Prints `round_ms=<the fastest of <iterations>
 //! rounds> calls=<members>`.
-use std::time::Instant;
+//!
+//! With `raw` after `members`, it is the machine's floor under both: the same calls signed
+//! with aws-sigv4 and written as HTTP/1.1 on a fresh socket each, with no SDK and no HTTP
+//! client (no retries, timeouts, pool or checks beyond the status and the ARN).
+use std::time::{Instant, SystemTime};
 
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// `members` concurrent calls with their own keys, on a client built for the round.
 async fn round(endpoint: &str, region: &str, members: u32) -> f64 {
@@ -48,6 +54,99 @@ async fn round(endpoint: &str, region: &str, members: u32) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
+/// The body of every GetCallerIdentity request (the SDK's, byte for byte).
+const CALL: &str = "Action=GetCallerIdentity&Version=2011-06-15";
+
+/// `members` calls at once as signed HTTP/1.1 requests on raw sockets.
+async fn raw_round(endpoint: &str, region: &str, members: u32) -> f64 {
+    let host = endpoint
+        .strip_prefix("http://")
+        .expect("the raw floor speaks plain HTTP")
+        .trim_end_matches('/');
+    let start = Instant::now();
+    let calls = (0..members).map(|member| async move {
+        let request = signed_request(host, region, &format!("AKIABENCH{member:04}"));
+        let mut socket = tokio::net::TcpStream::connect(host).await.expect("connect");
+        socket.set_nodelay(true).expect("TCP_NODELAY");
+        socket.write_all(&request).await.expect("write the request");
+        let answer = read_answer(&mut socket).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.contains("<Arn>"),
+            "not an identity: {answer}"
+        );
+    });
+    futures_util::future::join_all(calls).await;
+    start.elapsed().as_secs_f64() * 1000.0
+}
+
+/// A GetCallerIdentity request signed (SigV4) with `access_key`, as bytes to write.
+fn signed_request(host: &str, region: &str, access_key: &str) -> Vec<u8> {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    let identity = Credentials::new(access_key, "aggregate-bench", None, None, "sts_floor").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("sts")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .expect("signing parameters")
+        .into();
+    let headers = [
+        ("host", host.to_string()),
+        ("content-type", "application/x-www-form-urlencoded".into()),
+        ("content-length", CALL.len().to_string()),
+    ];
+    let url = format!("http://{host}/");
+    let signable = SignableRequest::new(
+        "POST",
+        &url,
+        headers.iter().map(|(name, value)| (*name, value.as_str())),
+        SignableBody::Bytes(CALL.as_bytes()),
+    )
+    .expect("a signable request");
+    let (instructions, _) = sign(signable, &params).expect("signed").into_parts();
+    let mut request = String::from("POST / HTTP/1.1\r\n");
+    let added = instructions
+        .headers()
+        .map(|(name, value)| (name, value.to_string()));
+    for (name, value) in headers
+        .iter()
+        .map(|(name, value)| (*name, value.clone()))
+        .chain(added)
+    {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(CALL);
+    request.into_bytes()
+}
+
+/// One HTTP/1.1 answer with a Content-Length, as text.
+async fn read_answer(socket: &mut tokio::net::TcpStream) -> String {
+    let mut answer = Vec::with_capacity(1024);
+    loop {
+        let mut chunk = [0u8; 4096];
+        let read = socket.read(&mut chunk).await.expect("read the answer");
+        assert!(read > 0, "the endpoint closed before answering");
+        answer.extend_from_slice(&chunk[..read]);
+        let text = String::from_utf8_lossy(&answer);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .expect("a Content-Length");
+            if body.len() >= length {
+                return text.into_owned();
+            }
+        }
+    }
+}
+
 fn main() {
     // `cargo bench` appends `--bench` to the arguments of a harness-less bench: skip flags.
     let args: Vec<String> = std::env::args()
@@ -60,15 +159,22 @@ fn main() {
             .filter(|n| *n > 0)
             .expect("iterations and members must be positive integers")
     };
-    let (endpoint, iterations, members) = match args.as_slice() {
-        [endpoint, iterations] => (endpoint.clone(), positive(iterations), None),
+    let (endpoint, iterations, members, raw) = match args.as_slice() {
+        [endpoint, iterations] => (endpoint.clone(), positive(iterations), None, false),
         [endpoint, iterations, members] => (
             endpoint.clone(),
             positive(iterations),
             Some(positive(members)),
+            false,
+        ),
+        [endpoint, iterations, members, raw] if raw == "raw" => (
+            endpoint.clone(),
+            positive(iterations),
+            Some(positive(members)),
+            true,
         ),
         _ => {
-            eprintln!("usage: sts_floor <endpoint_url> <iterations> [members]");
+            eprintln!("usage: sts_floor <endpoint_url> <iterations> [members [raw]]");
             std::process::exit(2);
         }
     };
@@ -82,7 +188,12 @@ fn main() {
         let fastest = runtime.block_on(async {
             let mut fastest = f64::MAX;
             for _ in 0..iterations {
-                fastest = fastest.min(round(&endpoint, &region, members).await);
+                let ms = if raw {
+                    raw_round(&endpoint, &region, members).await
+                } else {
+                    round(&endpoint, &region, members).await
+                };
+                fastest = fastest.min(ms);
             }
             fastest
         });

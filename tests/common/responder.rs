@@ -1,17 +1,19 @@
 //! A concurrent GetCallerIdentity responder on 127.0.0.1: any access key is an IAM user named
 //! after it ([`arn_for`]), answered after a set latency, on as many HTTP/1.1 keep-alive
-//! connections at once as clients open (a thread each). moto serves one request at a time, so
-//! only this shows what an aggregator itself costs. It counts requests (per access key),
+//! connections at once as clients open (on one thread's event loop). moto serves one request
+//! at a time, so only this shows what an aggregator itself costs. It counts requests (per access key),
 //! connections accepted and the peak of connections open at once. Used by the tests (a
 //! module of tests/common) and by `make bench` (tests/bench/sts_responder.rs).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
 
 /// The 12-digit account of the identity `key` signs as: derived from the key (FNV-1a), so
 /// that members with different keys are in different accounts.
@@ -63,15 +65,18 @@ impl Stats {
     }
 }
 
-/// A listener on 127.0.0.1:`port` whose backlog holds a 1,000-member aggregator's connects
-/// at once (std's 128 would drop SYNs, and a dropped SYN is sent again a second later).
-fn listen(port: u16) -> TcpListener {
+/// A listener on 127.0.0.1 whose backlog holds a 1,000-member aggregator's connects at once
+/// (std's 128 would drop SYNs, and a dropped SYN is sent again a second later).
+fn listen() -> std::net::TcpListener {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
         .expect("a socket for the responder");
     socket
-        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
         .expect("bind the responder");
     socket.listen(4096).expect("listen");
+    socket
+        .set_nonblocking(true)
+        .expect("a non-blocking listener");
     socket.into()
 }
 
@@ -79,51 +84,40 @@ pub struct Responder {
     pub url: String,
     pub port: u16,
     stats: Arc<Stats>,
-    stopped: Arc<AtomicBool>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
 }
 
 impl Responder {
-    /// Starts a responder on a free port answering every request after `latency`.
+    /// Starts a responder on a free port answering every request after `latency`: one thread
+    /// with an event loop (a thread per connection would cost more than the client it
+    /// measures, at 1,000 connections on two cores).
     pub fn start(latency: Duration) -> Responder {
-        Responder::start_on(0, latency)
-    }
-
-    /// As [`Responder::start`], on `port` (0: a free one).
-    pub fn start_on(port: u16, latency: Duration) -> Responder {
-        let listener = listen(port);
+        let listener = listen();
         let port = listener.local_addr().unwrap().port();
         let stats = Arc::new(Stats::default());
-        let stopped = Arc::new(AtomicBool::new(false));
-        let (seen, stop) = (stats.clone(), stopped.clone());
-        thread::spawn(move || {
-            for connection in listener.incoming() {
-                if stop.load(Ordering::SeqCst) {
-                    return;
+        let (stop, stopped) = oneshot::channel();
+        let seen = stats.clone();
+        let thread = thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("the responder's runtime");
+            // Returning drops the runtime, and with it every connection still open.
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener).expect("the responder's listener");
+                tokio::select! {
+                    _ = stopped => {}
+                    _ = accept(listener, latency, seen) => {}
                 }
-                let Ok(connection) = connection else {
-                    // Out of descriptors here: wait rather than spin.
-                    thread::sleep(Duration::from_millis(1));
-                    continue;
-                };
-                seen.connections.fetch_add(1, Ordering::SeqCst);
-                let open = seen.open.fetch_add(1, Ordering::SeqCst) + 1;
-                seen.peak.fetch_max(open, Ordering::SeqCst);
-                let (counted, stop) = (seen.clone(), stop.clone());
-                let spawned = thread::Builder::new().stack_size(128 << 10).spawn(move || {
-                    serve(connection, latency, &counted, &stop);
-                    counted.open.fetch_sub(1, Ordering::SeqCst);
-                });
-                if spawned.is_err() {
-                    // The connection was closed with the closure that held it.
-                    seen.open.fetch_sub(1, Ordering::SeqCst);
-                }
-            }
+            });
         });
         Responder {
             url: format!("http://127.0.0.1:{port}"),
             port,
             stats,
-            stopped,
+            stop: Some(stop),
+            thread: Some(thread),
         }
     }
 
@@ -171,9 +165,46 @@ impl Responder {
 
 impl Drop for Responder {
     fn drop(&mut self) {
-        self.stopped.store(true, Ordering::SeqCst);
-        // Wakes the accepting thread up so that it sees the flag and lets the port go.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Counts a connection open for as long as it lives.
+struct Open(Arc<Stats>);
+
+impl Open {
+    fn new(seen: &Arc<Stats>) -> Open {
+        seen.connections.fetch_add(1, Ordering::SeqCst);
+        let open = seen.open.fetch_add(1, Ordering::SeqCst) + 1;
+        seen.peak.fetch_max(open, Ordering::SeqCst);
+        Open(seen.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn accept(listener: TcpListener, latency: Duration, seen: Arc<Stats>) {
+    loop {
+        match listener.accept().await {
+            Ok((connection, _)) => {
+                let open = Open::new(&seen);
+                tokio::spawn(async move {
+                    serve(connection, latency, &open.0).await;
+                    drop(open);
+                });
+            }
+            // Out of descriptors here: wait rather than spin.
+            Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
+        }
     }
 }
 
@@ -185,9 +216,9 @@ struct Request {
 }
 
 /// Reads one request (its head and a Content-Length body); None when the peer closed.
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+async fn read_request<R: AsyncBufRead + Unpin>(reader: &mut R) -> Option<Request> {
     let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
+    if reader.read_line(&mut line).await.ok()? == 0 {
         return None;
     }
     let mut request = Request {
@@ -198,7 +229,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     let mut length = 0usize;
     loop {
         let mut header = String::new();
-        if reader.read_line(&mut header).ok()? == 0 {
+        if reader.read_line(&mut header).await.ok()? == 0 {
             return None;
         }
         let header = header.trim_end();
@@ -217,7 +248,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
         }
     }
     let mut body = vec![0u8; length];
-    reader.read_exact(&mut body).ok()?;
+    reader.read_exact(&mut body).await.ok()?;
     Some(request)
 }
 
@@ -240,16 +271,11 @@ fn error(code: &str, message: &str) -> String {
     )
 }
 
-fn serve(stream: TcpStream, latency: Duration, seen: &Stats, stop: &AtomicBool) {
+async fn serve(stream: TcpStream, latency: Duration, seen: &Stats) {
     let _ = stream.set_nodelay(true);
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(stream);
-    while let Some(request) = read_request(&mut reader) {
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
+    let (reader, mut writer) = stream.into_split();
+    let mut reader = BufReader::new(reader);
+    while let Some(request) = read_request(&mut reader).await {
         let (status, content_type, body) = if request.line.starts_with("GET /stats") {
             // The bench's window on the counts (no AWS client sends a GET here).
             (200, "application/json", seen.json())
@@ -266,7 +292,7 @@ fn serve(stream: TcpStream, latency: Duration, seen: &Stats, stop: &AtomicBool) 
                         .unwrap()
                         .entry(key.to_string())
                         .or_default() += 1;
-                    thread::sleep(latency);
+                    tokio::time::sleep(latency).await;
                     (200, "text/xml", answer(key, number))
                 }
                 None => (
@@ -279,15 +305,11 @@ fn serve(stream: TcpStream, latency: Duration, seen: &Stats, stop: &AtomicBool) 
                 ),
             }
         };
-        let head = format!(
-            "HTTP/1.1 {status} OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        let answer = format!(
+            "HTTP/1.1 {status} OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
-        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(body.as_bytes()).is_err()
-        {
-            return;
-        }
-        if request.close {
+        if writer.write_all(answer.as_bytes()).await.is_err() || request.close {
             return;
         }
     }
