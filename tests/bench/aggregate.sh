@@ -6,8 +6,9 @@
 # backend and its ratio to one member, the backend's descriptors at the peak of the scan and
 # after it, and the most connections the responder saw open at once. The largest is also
 # compared with its floors, the fastest of five rounds each: the same calls made by the bare
-# SDK on one thread (tests/bench/sts_floor.rs with a member count), and the same calls signed
-# and written on raw sockets (`raw`), what this machine's kernel and two cores allow at all.
+# SDK on one thread (tests/bench/sts_floor.rs with a member count), the same calls signed and
+# sent through the SDK's HTTP client alone (`client`), and written on raw sockets (`raw`):
+# what this machine's kernel and two cores allow at all.
 #
 # It runs its own cluster (port +21): concurrency 1000 needs 2000 descriptors (the backend
 # keeps half of what it may open for Postgres), so max_files_per_process = 4096 and a soft
@@ -131,9 +132,10 @@ for size in $SIZES; do
         "$ms ms; fds: peak $peak, after $after; $connections conn. at once" \
         "1 member $one_ms ms" "$ratio" "$target" "$met")")
 done
-# The floors: the largest aggregator's calls made by the bare SDK, and under it the machine's
-# own floor, the same calls signed and written on raw sockets with no HTTP client (after the
-# scans, so that the responder is as warm for them as for the scans).
+# The floors: the largest aggregator's calls made by the bare SDK; the same calls signed and
+# sent through the SDK's HTTP client with no SDK around it; and the machine's own floor, the
+# signed calls written on raw sockets with no HTTP client (after the scans, so that the
+# responder is as warm for them as for the scans).
 floor() {
     curl -fsS -X POST "$URL/reset" >/dev/null
     AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_REGION=us-east-1 \
@@ -147,6 +149,7 @@ floor_row() {
         "$([ "$target" = - ] && echo - || awk -v a="$largest_ms" -v b="$floor_ms" 'BEGIN { print (a / b <= 1.5) ? "yes" : "NO" }')"
 }
 rows+=("$(floor_row "the bare SDK" "$(floor)" "aws-sdk-sts, $largest calls at once on one thread" "<= 1.5x")")
+rows+=("$(floor_row "an HTTP client alone" "$(floor client)" "signed requests through the SDK's HTTP client, no SDK" -)")
 rows+=("$(floor_row "raw sockets" "$(floor raw)" "signed HTTP/1.1 on $largest raw sockets at once, one thread" -)")
 rows[0]="5. ${rows[0]}"
 for index in $(seq 1 $((${#rows[@]} - 1))); do rows[index]="   ${rows[index]}"; done

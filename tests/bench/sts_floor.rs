@@ -3,7 +3,7 @@
 //! the extension does, and nothing else (no Postgres, no cache).
 //!
 //!   cargo bench --no-default-features --bench sts_floor -- <endpoint_url> <iterations>
-//!       [<members> [raw]]
+//!       [<members> [client|raw]]
 //!
 //! Keys come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), the
 //! region from AWS_REGION (else us-east-1). Prints `mean_ms=<mean latency> calls=<n>`.
@@ -14,13 +14,18 @@
 //! on one thread, as a backend makes them. Prints `round_ms=<the fastest of <iterations>
 //! rounds> calls=<members>`.
 //!
-//! With `raw` after `members`, it is the machine's floor under both: the same calls signed
-//! with aws-sigv4 and written as HTTP/1.1 on a fresh socket each, with no SDK and no HTTP
-//! client (no retries, timeouts, pool or checks beyond the status and the ARN).
+//! With `client` after `members`, the same calls signed with aws-sigv4 and sent through the
+//! SDK's HTTP client (hyper) with nothing of the SDK around it; with `raw`, the machine's
+//! floor under both: the signed calls written as HTTP/1.1 on a fresh socket each, with no
+//! HTTP client (neither has retries, timeouts or checks beyond the status and the ARN).
 use std::time::{Instant, SystemTime};
 
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
+use aws_smithy_runtime_api::client::http::HttpConnector;
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::byte_stream::ByteStream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// `members` concurrent calls with their own keys, on a client built for the round.
@@ -57,19 +62,64 @@ async fn round(endpoint: &str, region: &str, members: u32) -> f64 {
 /// The body of every GetCallerIdentity request (the SDK's, byte for byte).
 const CALL: &str = "Action=GetCallerIdentity&Version=2011-06-15";
 
-/// `members` calls at once as signed HTTP/1.1 requests on raw sockets.
-async fn raw_round(endpoint: &str, region: &str, members: u32) -> f64 {
+/// What makes an aggregator floor's calls.
+#[derive(Clone, Copy, PartialEq)]
+enum Floor {
+    /// aws-sdk-sts, one client, keys per call.
+    Sdk,
+    /// Signed requests sent through the SDK's HTTP client (hyper's pool) with no SDK
+    /// around it: no orchestrator, retries, interceptors or parsing beyond the checks.
+    Client,
+    /// Signed requests written on a fresh socket each, with no HTTP client at all.
+    Raw,
+}
+
+/// `members` calls at once as signed HTTP/1.1 requests, through an HTTP client or on raw
+/// sockets.
+async fn signed_round(endpoint: &str, region: &str, members: u32, floor: Floor) -> f64 {
     let host = endpoint
         .strip_prefix("http://")
-        .expect("the raw floor speaks plain HTTP")
+        .expect("the signed floors speak plain HTTP")
         .trim_end_matches('/');
+    let client = aws_smithy_http_client::Connector::builder().build_http();
+    let client = &client;
     let start = Instant::now();
     let calls = (0..members).map(|member| async move {
-        let request = signed_request(host, region, &format!("AKIABENCH{member:04}"));
-        let mut socket = tokio::net::TcpStream::connect(host).await.expect("connect");
-        socket.set_nodelay(true).expect("TCP_NODELAY");
-        socket.write_all(&request).await.expect("write the request");
-        let answer = read_answer(&mut socket).await;
+        let headers = signed_headers(host, region, &format!("AKIABENCH{member:04}"));
+        let answer = if floor == Floor::Raw {
+            let mut socket = tokio::net::TcpStream::connect(host).await.expect("connect");
+            socket.set_nodelay(true).expect("TCP_NODELAY");
+            let mut request = String::from("POST / HTTP/1.1\r\n");
+            for (name, value) in &headers {
+                request.push_str(&format!("{name}: {value}\r\n"));
+            }
+            request.push_str("\r\n");
+            request.push_str(CALL);
+            socket
+                .write_all(request.as_bytes())
+                .await
+                .expect("write the request");
+            read_answer(&mut socket).await
+        } else {
+            let mut request = http::Request::builder()
+                .method("POST")
+                .uri(format!("http://{host}/"));
+            for (name, value) in &headers {
+                request = request.header(name.as_str(), value.as_str());
+            }
+            let request = request.body(SdkBody::from(CALL)).expect("a request");
+            let request = HttpRequest::try_from(request).expect("a request");
+            let response = client.call(request).await.expect("an answer");
+            let status = response.status().as_u16();
+            let body = ByteStream::new(response.into_body())
+                .collect()
+                .await
+                .expect("a body");
+            format!(
+                "HTTP/1.1 {status}\r\n\r\n{}",
+                String::from_utf8_lossy(&body.into_bytes())
+            )
+        };
         assert!(
             answer.starts_with("HTTP/1.1 200") && answer.contains("<Arn>"),
             "not an identity: {answer}"
@@ -79,8 +129,8 @@ async fn raw_round(endpoint: &str, region: &str, members: u32) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
-/// A GetCallerIdentity request signed (SigV4) with `access_key`, as bytes to write.
-fn signed_request(host: &str, region: &str, access_key: &str) -> Vec<u8> {
+/// The headers of a GetCallerIdentity request signed (SigV4) with `access_key`.
+fn signed_headers(host: &str, region: &str, access_key: &str) -> Vec<(String, String)> {
     use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
     let identity = Credentials::new(access_key, "aggregate-bench", None, None, "sts_floor").into();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
@@ -92,34 +142,30 @@ fn signed_request(host: &str, region: &str, access_key: &str) -> Vec<u8> {
         .build()
         .expect("signing parameters")
         .into();
-    let headers = [
-        ("host", host.to_string()),
-        ("content-type", "application/x-www-form-urlencoded".into()),
-        ("content-length", CALL.len().to_string()),
+    let mut headers = vec![
+        ("host".to_string(), host.to_string()),
+        (
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ),
+        ("content-length".into(), CALL.len().to_string()),
     ];
     let url = format!("http://{host}/");
     let signable = SignableRequest::new(
         "POST",
         &url,
-        headers.iter().map(|(name, value)| (*name, value.as_str())),
+        headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str())),
         SignableBody::Bytes(CALL.as_bytes()),
     )
     .expect("a signable request");
     let (instructions, _) = sign(signable, &params).expect("signed").into_parts();
-    let mut request = String::from("POST / HTTP/1.1\r\n");
     let added = instructions
         .headers()
-        .map(|(name, value)| (name, value.to_string()));
-    for (name, value) in headers
-        .iter()
-        .map(|(name, value)| (*name, value.clone()))
-        .chain(added)
-    {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(CALL);
-    request.into_bytes()
+        .map(|(name, value)| (name.to_string(), value.to_string()));
+    headers.extend(added);
+    headers
 }
 
 /// One HTTP/1.1 answer with a Content-Length, as text.
@@ -159,22 +205,24 @@ fn main() {
             .filter(|n| *n > 0)
             .expect("iterations and members must be positive integers")
     };
-    let (endpoint, iterations, members, raw) = match args.as_slice() {
-        [endpoint, iterations] => (endpoint.clone(), positive(iterations), None, false),
-        [endpoint, iterations, members] => (
-            endpoint.clone(),
-            positive(iterations),
-            Some(positive(members)),
-            false,
-        ),
-        [endpoint, iterations, members, raw] if raw == "raw" => (
-            endpoint.clone(),
-            positive(iterations),
-            Some(positive(members)),
-            true,
-        ),
+    let (endpoint, iterations, members, floor) = match args.as_slice() {
+        [endpoint, iterations] => (endpoint.clone(), positive(iterations), None, Floor::Sdk),
+        [endpoint, iterations, members, floor @ ..] if floor.len() <= 1 => {
+            let floor = match floor.first().map(String::as_str) {
+                None => Floor::Sdk,
+                Some("client") => Floor::Client,
+                Some("raw") => Floor::Raw,
+                Some(other) => panic!("no floor named {other}: client or raw"),
+            };
+            (
+                endpoint.clone(),
+                positive(iterations),
+                Some(positive(members)),
+                floor,
+            )
+        }
         _ => {
-            eprintln!("usage: sts_floor <endpoint_url> <iterations> [members [raw]]");
+            eprintln!("usage: sts_floor <endpoint_url> <iterations> [members [client|raw]]");
             std::process::exit(2);
         }
     };
@@ -188,10 +236,10 @@ fn main() {
         let fastest = runtime.block_on(async {
             let mut fastest = f64::MAX;
             for _ in 0..iterations {
-                let ms = if raw {
-                    raw_round(&endpoint, &region, members).await
-                } else {
+                let ms = if floor == Floor::Sdk {
                     round(&endpoint, &region, members).await
+                } else {
+                    signed_round(&endpoint, &region, members, floor).await
                 };
                 fastest = fastest.min(ms);
             }
