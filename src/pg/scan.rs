@@ -99,18 +99,18 @@ fn fetch_rows(plan: &ScanPlan, stats: &mut ScanStats) -> Vec<(String, CallerIden
         // closing every idle connection after each small scan.
         let _close =
             (distinct.len().min(plan.concurrency) > KEEP_IDLE_UP_TO).then(|| CloseIdleConnections);
-        // Calls ended so far: a call started after one ended may find its connection.
-        let ended = std::cell::Cell::new(0usize);
+        // Whether a call has ended: a call started after one ended may find its connection.
+        let ended = std::cell::Cell::new(false);
         let answers: HashMap<&ConnectionSettings, Call> = block_on(
             futures_util::stream::iter(distinct.iter().map(|&settings| {
                 let ended = &ended;
                 async move {
-                    if ended.get() > 0 {
+                    if ended.get() {
                         tokio::time::sleep(FOLLOWING_CALL_PAUSE).await;
                     }
                     let started = Instant::now();
                     let (answer, attempts) = sts::get_caller_identity_counted(settings).await;
-                    ended.set(ended.get() + 1);
+                    ended.set(true);
                     (
                         settings,
                         Call {
